@@ -1,0 +1,3 @@
+module github.com/pvswitch/pvswitch
+
+go 1.26
