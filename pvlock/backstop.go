@@ -1,0 +1,176 @@
+package pvlock
+
+import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// The backstop. Correct code never needs it: it exists so that a hole in the
+// reasoning about lost wakeups (above all a native release over a parked
+// waiter during a mode switch) shows up as a counted rescue in a test instead
+// of a hang in production.
+//
+// Two structures serve it, both fixed in size:
+//
+//   - buckets: per hash of the lock's address, the number of paravirt
+//     waiters between their mark and their acquisition (read by the release
+//     to decide whether to kick), and the kicks in flight (read by the
+//     monitor to tell a lost wakeup from one that is on its way).
+//   - the registry: one slot per sleeping waiter, naming its lock and when
+//     it went to sleep.
+//
+// A rescue is a monitor's kick of a lock on which a registered waiter has
+// slept for at least rescueAfter while the lock word was free and no kick for
+// its bucket was in flight.
+
+const (
+	// rescueAfter is how long a waiter must have slept on a free word with
+	// no kick in flight before the monitor wakes it.
+	rescueAfter = 10 * time.Millisecond
+	// monitorPeriod is how often the monitor scans while anyone sleeps.
+	monitorPeriod = 5 * time.Millisecond
+
+	nBuckets  = 256  // power of two
+	nSlots    = 1024 // registry size: sleepers beyond it are not watched
+	cacheLine = 64
+)
+
+// bucket holds the waiter count and the kick accounting for every lock whose
+// address hashes to it.
+type bucket struct {
+	// waiters counts paravirt waiters of this bucket's locks from just
+	// before they mark a word (1 -> 3) until they acquire. Read by the
+	// release after it clears a lockedParked word.
+	waiters atomic.Int32
+	_       [4]byte
+	// kicks packs two counters so the monitor reads both at once:
+	// high 32 bits: a sequence number of kick attempts (never decreases);
+	// low 32 bits: kicks in flight, from kickBegin until the woken waiter
+	// has swapped lockedParked into the word (ackKick) or the releaser
+	// found nobody to kick (kickAbandon).
+	kicks atomic.Uint64
+	_     [cacheLine - 16]byte
+}
+
+const kickSeqOne = 1 << 32
+
+var buckets [nBuckets]bucket
+
+func bucketOf(l *SpinLock) *bucket {
+	// SpinLocks are 8 bytes and usually 8-aligned: drop the low bits, then
+	// mix so that locks in one array spread over the buckets.
+	a := uint64(uintptr(unsafe.Pointer(l))) >> 3
+	a *= 0x9e3779b97f4a7c15
+	return &buckets[a>>(64-8)]
+}
+
+// kickBegin opens a kick: the release is about to clear lockedParked.
+func (b *bucket) kickBegin() { b.kicks.Add(kickSeqOne + 1) }
+
+// kickAbandon closes a kick that found no waiter to wake.
+func (b *bucket) kickAbandon() { b.kicks.Add(^uint64(0)) } // -1 on the low half
+
+// ackKick closes the kick that woke this waiter, once it has re-marked the
+// word: from then on a lost wakeup would be visible as a free word again.
+func (b *bucket) ackKick() { b.kicks.Add(^uint64(0)) }
+
+func kicksInFlight(k uint64) uint32 { return uint32(k) }
+
+// slot is one registry entry: the lock a waiter sleeps on and when it began.
+type slot struct {
+	lock  atomic.Pointer[SpinLock]
+	since atomic.Int64 // nanotime when the sleep began; 0 while being filled
+	_     [cacheLine - 16]byte
+}
+
+var (
+	registry   [nSlots]slot
+	sleepers   atomic.Int32 // registered slots, to let the monitor sleep when 0
+	monitorOn  sync.Once
+	monitorRun = make(chan struct{}, 1)
+)
+
+// register records that a waiter is about to sleep on l, and returns its
+// slot (nil when the registry is full: that waiter is not watched, and
+// stats.untracked says so).
+func register(l *SpinLock) *slot {
+	start := rand.Uint32()
+	for i := range uint32(nSlots) {
+		s := &registry[(start+i)&(nSlots-1)]
+		if s.lock.Load() == nil && s.lock.CompareAndSwap(nil, l) {
+			s.since.Store(nanotime())
+			if sleepers.Add(1) == 1 {
+				monitorOn.Do(func() { go monitor() })
+				select {
+				case monitorRun <- struct{}{}:
+				default:
+				}
+			}
+			return s
+		}
+	}
+	stats.untracked.Add(1)
+	return nil
+}
+
+func unregister(s *slot) {
+	if s == nil {
+		return
+	}
+	s.since.Store(0)
+	s.lock.Store(nil)
+	sleepers.Add(-1)
+}
+
+// monitor scans the registry every monitorPeriod while anyone sleeps, and
+// waits on monitorRun when nobody does, so an idle process pays nothing.
+func monitor() {
+	for {
+		if sleepers.Load() == 0 {
+			<-monitorRun
+			continue
+		}
+		time.Sleep(monitorPeriod)
+		scan(nanotime())
+	}
+}
+
+// scan rescues every lock that has a waiter asleep for rescueAfter on a free
+// word with no kick in flight. The reads are ordered so that a kick on its
+// way is always seen:
+//
+//	k1 := kicks; none in flight     a kick that cleared the word began before,
+//	word free, sema == 0            and its waiter acks only after re-marking
+//	slot unchanged                  the word, so k1 or the word shows it
+//	kicks == k1                     no kick began during the reads
+func scan(now int64) int {
+	rescued := 0
+	for i := range registry {
+		s := &registry[i]
+		l := s.lock.Load()
+		if l == nil {
+			continue
+		}
+		since := s.since.Load()
+		if since == 0 || now-since < int64(rescueAfter) {
+			continue
+		}
+		b := bucketOf(l)
+		k1 := b.kicks.Load()
+		if kicksInFlight(k1) != 0 ||
+			atomic.LoadUint32(&l.key) != free ||
+			atomic.LoadUint32(&l.sema) != 0 ||
+			s.lock.Load() != l || s.since.Load() != since ||
+			b.kicks.Load() != k1 {
+			continue
+		}
+		b.kickBegin() // acked by the waiter it wakes, like any kick
+		stats.rescues.Add(1)
+		semrelease(&l.sema, false, 0)
+		rescued++
+	}
+	return rescued
+}

@@ -1,0 +1,83 @@
+// Package pvlock provides SpinLock, a spinlock with two variants on one lock
+// word: a native variant (fastest while every thread has a CPU) and a
+// paravirtual variant (bounded spin, then park through the Go scheduler;
+// robust when threads are preempted, as in an overcommitted VM or a container
+// under a CPU quota). A lock taken under one variant is released correctly
+// under the other, except for the one pair marked below.
+//
+// # The lock word
+//
+// A SpinLock is two 32-bit words: key, the lock word both variants read and
+// write, and sema, the runtime semaphore's count on which paravirt waiters
+// park. Every bit either variant sets lives in the low byte of key, the byte
+// the native release clears; the upper three bytes are always zero.
+//
+//	key, low byte:  7 6 5 4 3 2 1 0
+//	               +-+-+-+-+-+-+-+-+
+//	               |0 0 0 0 0 0|P|L|    L = locked, P = parked (waiters may sleep on sema)
+//	               +-+-+-+-+-+-+-+-+
+//
+//	value  name          meaning
+//	0      free          nobody holds the lock
+//	1      locked        held; no waiter has parked since it was taken
+//	3      lockedParked  held; a paravirt waiter has parked or is about to,
+//	                     and the release must kick it (qspinlock's _Q_SLOW_VAL)
+//
+// P is never set without L: a waiter marks the word only while it is held,
+// and a waiter that finds it free takes it instead.
+//
+// # Transitions
+//
+//	path                              from -> to                      how
+//	acquire fast path (both)          0 -> 1                          LOCK CMPXCHG
+//	TryLock (both)                    0 -> 1                          LOCK CMPXCHG
+//	native waiter                     0 -> 1                          read-only spin (TTAS), then CMPXCHG
+//	paravirt waiter, before sleeping  0 -> 1, 1 -> 3                  CMPXCHG
+//	paravirt waiter, after sleeping   0 -> 3 (acquire), 1|3 -> 3      XCHG (Drepper's mutex 3)
+//	native release                    1 -> 0, 3 -> 0 (!)              plain MOVB $0
+//	paravirt release                  1 -> 0                          LOCK CMPXCHG
+//	paravirt release, slow            3 -> 0, then kick one sleeper   XCHG, runtime semaphore
+//
+// (!) The one unsafe pair: a native release over lockedParked clears the mark
+// without kicking, so a parked paravirt waiter is never woken (a lost wakeup).
+// Every other combination is safe: the paravirt release of a word the native
+// variant took sees 1 and clears it; a native waiter spins on any held value.
+// Within one process mode that pair never occurs (native waiters never park).
+// Across a live switch from paravirt to native it is what the switch barrier
+// must rule out: no paravirt slow path may be in flight when native releases
+// take over.
+//
+// A waiter that has slept once acquires by swapping in 3, never by 0 -> 1:
+// other waiters may still be asleep, and only a release that sees 3 wakes one
+// (FEASIBILITY rule 6; Drepper, "Futexes Are Tricky").
+//
+// # Go's rules the code obeys
+//
+// Spin loops in assembly are bounded (a few microseconds of PAUSE) and return
+// to Go code that passes a real preemption point, so a garbage collector's
+// stop-the-world never waits on a spinner. Waiters park only through the Go
+// scheduler (the runtime semaphore), never with a raw futex that would block a
+// thread behind the scheduler's back. No path allocates.
+//
+// # The backstop
+//
+// Correct code never loses a wakeup. In case it does, a monitor goroutine
+// watches parked paravirt waiters in a bounded registry and wakes a waiter
+// that has slept for 10 ms or more on a free lock word while no kick for that
+// lock is in flight; each such wakeup counts as a rescue in ReadStats. Every
+// test in this repository asserts that rescues stay zero.
+//
+// # Modes
+//
+// The process-wide mode is read once at start from the environment variable
+// PVLOCK_MODE ("native" or "paravirt"; unset means native) and reported by
+// CurrentMode. An invalid value is logged and the default is used.
+//
+// # Misuse
+//
+// Unlocking an unlocked SpinLock is a fatal error naming pvlock under the
+// paravirt variant (its compare-and-swap release sees the word is not held)
+// and in race-detector builds. The native release is one plain store and
+// cannot detect it: under native, unlocking an unlocked lock is silently a
+// no-op, and unlocking a lock another goroutine holds releases it.
+package pvlock

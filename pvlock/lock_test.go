@@ -1,0 +1,411 @@
+package pvlock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var modes = []Mode{Native, Paravirt}
+
+func TestZeroValueAndTryLock(t *testing.T) {
+	for _, m := range modes {
+		t.Run("variant="+m.String(), func(t *testing.T) {
+			var l SpinLock
+			if !tryLock(&l) {
+				t.Fatal("TryLock on the zero value failed")
+			}
+			if tryLock(&l) {
+				t.Fatal("TryLock on a held lock succeeded")
+			}
+			unlockVariant(&l, m)
+			if l.key != free {
+				t.Fatalf("word after unlock = %d, want free", l.key)
+			}
+			lockVariant(&l, m)
+			if tryLock(&l) {
+				t.Fatal("TryLock succeeded while Lock holds it")
+			}
+			unlockVariant(&l, m)
+			if !tryLock(&l) {
+				t.Fatal("TryLock failed after Unlock")
+			}
+			unlockVariant(&l, m)
+		})
+	}
+}
+
+func tryLock(l *SpinLock) bool { return l.TryLock() }
+
+func TestPublicMethodsRunProcessMode(t *testing.T) {
+	var l SpinLock
+	var _ sync.Locker = &l
+	l.Lock()
+	if l.key&locked == 0 {
+		t.Fatal("Lock did not set the locked bit")
+	}
+	l.Unlock()
+	if l.key != free {
+		t.Fatalf("word after Unlock = %d, want free", l.key)
+	}
+	if CurrentMode() != processMode {
+		t.Fatalf("CurrentMode() = %v, process mode %v", CurrentMode(), processMode)
+	}
+}
+
+// TestCrossVariantRelease checks the safe pairs of the transition table: a
+// lock taken under one variant is released correctly under the other.
+func TestCrossVariantRelease(t *testing.T) {
+	for _, take := range modes {
+		for _, release := range modes {
+			var l SpinLock
+			lockVariant(&l, take)
+			unlockVariant(&l, release)
+			if l.key != free {
+				t.Fatalf("taken %v, released %v: word = %d", take, release, l.key)
+			}
+		}
+	}
+}
+
+// TestParavirtKicksParkedWaiter drives one waiter to sleep and checks that
+// the paravirt release wakes it: no rescue, exactly one kick.
+func TestParavirtKicksParkedWaiter(t *testing.T) {
+	var l SpinLock
+	before := ReadStats()
+	lockVariant(&l, Paravirt)
+	got := make(chan struct{})
+	go func() {
+		lockVariant(&l, Paravirt)
+		close(got)
+	}()
+	waitFor(t, "the waiter to park", func() bool { return ReadStats().Parks > before.Parks })
+	if w := word(&l); w != lockedParked {
+		t.Fatalf("word with a parked waiter = %d, want lockedParked", w)
+	}
+	unlockVariant(&l, Paravirt)
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("parked waiter was not woken by the paravirt release")
+	}
+	unlockVariant(&l, Paravirt)
+	after := ReadStats()
+	if after.Rescues != before.Rescues {
+		t.Fatalf("rescues: %d", after.Rescues-before.Rescues)
+	}
+	if after.Kicks-before.Kicks < 1 {
+		t.Fatal("no kick counted")
+	}
+}
+
+// TestBackstopRescuesLostWakeup commits the one unsafe pair on purpose: a
+// native release over a parked paravirt waiter. The waiter must be rescued,
+// and counted, within a few monitor periods.
+func TestBackstopRescuesLostWakeup(t *testing.T) {
+	var l SpinLock
+	before := ReadStats()
+	lockVariant(&l, Paravirt)
+	got := make(chan struct{})
+	go func() {
+		lockVariant(&l, Paravirt)
+		close(got)
+	}()
+	waitFor(t, "the waiter to park", func() bool { return ReadStats().Parks > before.Parks })
+	l.unlockNative() // the unsafe pair: clears lockedParked without a kick
+	start := time.Now()
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("lost wakeup was not rescued")
+	}
+	if d := time.Since(start); d < rescueAfter {
+		t.Fatalf("woken after %v, before the rescue delay %v: by whom?", d, rescueAfter)
+	}
+	unlockVariant(&l, Paravirt)
+	if r := ReadStats().Rescues - before.Rescues; r != 1 {
+		t.Fatalf("rescues = %d, want 1", r)
+	}
+}
+
+// TestScanDoesNotRescueKickInFlight checks the monitor's conditions one by
+// one on a hand-made registry entry.
+func TestScanDoesNotRescueKickInFlight(t *testing.T) {
+	var l SpinLock
+	old := nanotime() - int64(time.Second)
+	s := &registry[nSlots-1]
+	if !s.lock.CompareAndSwap(nil, &l) {
+		t.Skip("registry slot in use") // only when another test left a sleeper
+	}
+	s.since.Store(old)
+	defer func() { s.since.Store(0); s.lock.Store(nil) }()
+	now := nanotime()
+	b := bucketOf(&l)
+	before := ReadStats().Rescues
+
+	l.key = locked
+	if n := scan(now); n != 0 {
+		t.Fatalf("rescued %d with the lock held", n)
+	}
+	l.key = free
+	l.sema = 1 // kicked, the waiter has not run yet
+	if n := scan(now); n != 0 {
+		t.Fatalf("rescued %d with a kick token pending", n)
+	}
+	l.sema = 0
+	b.kickBegin() // a release between clearing the word and the kick
+	if n := scan(now); n != 0 {
+		t.Fatalf("rescued %d with a kick in flight", n)
+	}
+	b.kickAbandon()
+	s.since.Store(nanotime())
+	if n := scan(nanotime()); n != 0 {
+		t.Fatalf("rescued %d a waiter that slept less than %v", n, rescueAfter)
+	}
+	s.since.Store(old)
+	if n := scan(now); n != 1 {
+		t.Fatalf("scan rescued %d, want 1 (all conditions hold)", n)
+	}
+	// Consume the rescue's token and ack it, as the woken waiter would.
+	semacquire(&l.sema, false, 0)
+	b.ackKick()
+	if r := ReadStats().Rescues - before; r != 1 {
+		t.Fatalf("rescues = %d, want 1", r)
+	}
+}
+
+// TestStarvation: a goroutine that needs 10 acquisitions of a lock that
+// another goroutine re-takes every 100 us gets them within 10 s.
+func TestStarvation(t *testing.T) {
+	for _, m := range modes {
+		t.Run("variant="+m.String(), func(t *testing.T) {
+			var l SpinLock
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { // the hog: hold ~100 us, release, re-take at once
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					lockVariant(&l, m)
+					for t0 := time.Now(); time.Since(t0) < 100*time.Microsecond; {
+					}
+					unlockVariant(&l, m)
+				}
+			}()
+			start := time.Now()
+			for range 10 {
+				lockVariant(&l, m)
+				unlockVariant(&l, m)
+				if time.Since(start) > 10*time.Second {
+					break
+				}
+			}
+			took := time.Since(start)
+			close(stop)
+			wg.Wait()
+			t.Logf("10 acquisitions in %v", took)
+			if took > 10*time.Second {
+				t.Fatalf("10 acquisitions took %v, want <= 10 s", took)
+			}
+		})
+	}
+}
+
+func TestParseMode(t *testing.T) {
+	for _, m := range modes {
+		got, err := ParseMode(m.String())
+		if err != nil || got != m {
+			t.Errorf("ParseMode(%q) = %v, %v", m.String(), got, err)
+		}
+	}
+	if _, err := ParseMode("fast"); err == nil || !strings.Contains(err.Error(), "pvlock") {
+		t.Errorf("ParseMode(\"fast\") error = %v, want one naming pvlock", err)
+	}
+	if s := Mode(7).String(); s != "Mode(7)" {
+		t.Errorf("Mode(7).String() = %q", s)
+	}
+}
+
+func TestModeFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		val    string
+		set    bool
+		want   Mode
+		logged bool
+	}{
+		{"", false, Native, false},
+		{"", true, Native, false},
+		{"native", true, Native, false},
+		{"paravirt", true, Paravirt, false},
+		{"Paravirt", true, Native, true},
+		{"bogus", true, Native, true},
+	} {
+		var logs []string
+		lookup := func(k string) (string, bool) {
+			if k != EnvMode {
+				t.Fatalf("looked up %q", k)
+			}
+			return tc.val, tc.set
+		}
+		logf := func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+		if got := modeFromEnv(lookup, logf); got != tc.want {
+			t.Errorf("%s=%q: mode %v, want %v", EnvMode, tc.val, got, tc.want)
+		}
+		if (len(logs) > 0) != tc.logged {
+			t.Errorf("%s=%q: logs %q, want logged=%v", EnvMode, tc.val, logs, tc.logged)
+		}
+		if tc.logged && !strings.Contains(logs[0], tc.val) {
+			t.Errorf("log %q does not name the bad value", logs[0])
+		}
+	}
+}
+
+// TestEnvModeSubprocess checks PVLOCK_MODE end to end in a fresh process.
+func TestEnvModeSubprocess(t *testing.T) {
+	if os.Getenv("PVLOCK_TEST_CHILD") == "mode" {
+		fmt.Printf("mode=%v\n", CurrentMode())
+		var l SpinLock
+		l.Lock()
+		l.Unlock()
+		os.Exit(0)
+	}
+	for _, tc := range []struct{ env, want, log string }{
+		{"native", "mode=native", ""},
+		{"paravirt", "mode=paravirt", ""},
+		{"nonsense", "mode=native", `PVLOCK_MODE="nonsense" ignored`},
+	} {
+		out := child(t, "TestEnvModeSubprocess", "mode", EnvMode+"="+tc.env)
+		if !strings.Contains(out, tc.want) || !strings.Contains(out, tc.log) {
+			t.Errorf("%s=%s: output %q, want %q and %q", EnvMode, tc.env, out, tc.want, tc.log)
+		}
+	}
+}
+
+// TestMisuse: Unlock of an unlocked lock is fatal under paravirt and in race
+// builds, and undetected under native otherwise.
+func TestMisuse(t *testing.T) {
+	if v := os.Getenv("PVLOCK_TEST_CHILD"); strings.HasPrefix(v, "misuse-") {
+		var l SpinLock
+		if v == "misuse-paravirt" {
+			unlockVariant(&l, Paravirt)
+		} else {
+			unlockVariant(&l, Native)
+		}
+		fmt.Println("survived")
+		os.Exit(0)
+	}
+	const msg = "fatal error: pvlock: unlock of unlocked SpinLock"
+	out := child(t, "TestMisuse", "misuse-paravirt")
+	if !strings.Contains(out, msg) {
+		t.Errorf("paravirt misuse: output %q, want %q", out, msg)
+	}
+	out = child(t, "TestMisuse", "misuse-native")
+	if raceEnabled {
+		if !strings.Contains(out, msg) {
+			t.Errorf("native misuse in a race build: output %q, want %q", out, msg)
+		}
+	} else if !strings.Contains(out, "survived") {
+		t.Errorf("native misuse: output %q, want the documented silent no-op", out)
+	}
+}
+
+// child re-runs this test binary for one test with PVLOCK_TEST_CHILD=what
+// and returns its combined output.
+func child(t *testing.T, test, what string, env ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "PVLOCK_TEST_CHILD="+what)
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("running child: %v", err)
+	}
+	return string(out)
+}
+
+func TestNoAllocation(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race runtime allocates on its own")
+	}
+	for _, m := range modes {
+		var l SpinLock
+		if n := testing.AllocsPerRun(1000, func() {
+			lockVariant(&l, m)
+			unlockVariant(&l, m)
+			if l.TryLock() {
+				l.Unlock()
+			}
+		}); n != 0 {
+			t.Errorf("variant=%v: %v allocations per Lock/Unlock/TryLock", m, n)
+		}
+	}
+	// The contended paths: a waiter that parks and is kicked, every round.
+	// The waiter goroutine and the handshake words exist before counting,
+	// so any allocation counted is the lock's (or the runtime's under it).
+	var l SpinLock
+	var round, taken atomic.Int64
+	const warm, rounds = 20, 200
+	go func() {
+		for i := int64(1); i <= warm+rounds; i++ {
+			for round.Load() < i {
+				runtime.Gosched()
+			}
+			lockVariant(&l, Paravirt)
+			unlockVariant(&l, Paravirt)
+			taken.Store(i)
+		}
+	}()
+	var ms runtime.MemStats
+	var startMallocs uint64
+	parks := ReadStats().Parks
+	for i := int64(1); i <= warm+rounds; i++ {
+		if i == warm+1 {
+			runtime.ReadMemStats(&ms)
+			startMallocs = ms.Mallocs
+		}
+		lockVariant(&l, Paravirt)
+		round.Store(i)
+		for word(&l) != lockedParked { // the waiter has marked the word and sleeps
+			runtime.Gosched()
+		}
+		unlockVariant(&l, Paravirt)
+		for taken.Load() < i {
+			runtime.Gosched()
+		}
+	}
+	runtime.ReadMemStats(&ms)
+	if p := ReadStats().Parks - parks; p < rounds {
+		t.Fatalf("only %d parks in %d rounds: the contended path was not exercised", p, rounds)
+	}
+	if n := ms.Mallocs - startMallocs; n != 0 {
+		t.Errorf("%d allocations in %d park/kick rounds, want 0", n, rounds)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// word reads a lock word atomically (the tests read words that other
+// goroutines write).
+func word(l *SpinLock) uint32 { return atomic.LoadUint32(&l.key) }

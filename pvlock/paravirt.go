@@ -1,0 +1,123 @@
+package pvlock
+
+import "sync/atomic"
+
+// lockSlowParavirt is the paravirt waiter.
+//
+//	spin:  up to pvSpinRounds bounded spins, CMPXCHG 0 -> 1 when seen free
+//	mark:  count this waiter in its bucket, then CMPXCHG 1 -> 3 (or take a
+//	       free word with 0 -> 1 and stop)
+//	park:  sleep on sema until a release that saw 3 kicks
+//	retry: spin again, then XCHG 3: old value 0 means acquired; else park
+//
+// The bucket count is taken before the mark, so a release that sees 3 and
+// then reads the count cannot miss this waiter (see unlockSlowParavirt).
+func (l *SpinLock) lockSlowParavirt() {
+	stats.slow.Add(1)
+	for range pvSpinRounds {
+		if spinWait(&l.key, spinPauses) &&
+			atomic.CompareAndSwapUint32(&l.key, free, locked) {
+			return
+		}
+		preemptPoint()
+	}
+
+	b := bucketOf(l)
+	b.waiters.Add(1)
+	for {
+		v := atomic.LoadUint32(&l.key)
+		if v == free {
+			if atomic.CompareAndSwapUint32(&l.key, free, locked) {
+				b.waiters.Add(-1)
+				return
+			}
+			continue
+		}
+		if v == lockedParked || atomic.CompareAndSwapUint32(&l.key, locked, lockedParked) {
+			break
+		}
+	}
+
+	lifo := false
+	for {
+		l.park(b, lifo)
+		lifo = true // a woken waiter that sleeps again keeps its place in front
+
+		for range pvSpinRounds {
+			if spinWait(&l.key, spinPauses) {
+				break
+			}
+			preemptPoint()
+		}
+		// Having slept, acquire only by swapping in lockedParked: other
+		// waiters may be asleep, and only a release that sees 3 wakes one.
+		old := atomic.SwapUint32(&l.key, lockedParked)
+		b.ackKick()
+		if old == free {
+			b.waiters.Add(-1)
+			return
+		}
+	}
+}
+
+// park sleeps on l.sema until a kick (or a rescue) hands it a token. The
+// waiter is in the backstop's registry while it sleeps.
+func (l *SpinLock) park(b *bucket, lifo bool) {
+	stats.parks.Add(1)
+	slot := register(l)
+	semacquire(&l.sema, lifo, 0)
+	unregister(slot)
+}
+
+// unlockParavirt is the paravirt release: CMPXCHG 1 -> 0, and the slow path
+// when the word says otherwise.
+func (l *SpinLock) unlockParavirt() {
+	if !atomic.CompareAndSwapUint32(&l.key, locked, free) {
+		l.unlockSlowParavirt()
+	}
+}
+
+// unlockSlowParavirt releases a word that was not plain locked: either
+// lockedParked (kick a sleeper) or not held at all (misuse).
+//
+// Kick protocol, per bucket b of l:
+//
+//	releaser                           waiter
+//	b.kickBegin()                      b.waiters.Add(1)      (LOCK XADD)
+//	XCHG key, 0                        CMPXCHG key 1 -> 3 / XCHG key, 3
+//	if b.waiters != 0: semrelease      semacquire
+//	else:              b.kickAbandon()
+//
+// Both sides are locked instructions, so they are totally ordered: if the
+// waiter's mark came before the release's XCHG, its count came before the
+// release's read of it, and the release kicks; if it came after, the waiter
+// saw the word free and took it. A kick with nobody asleep on l (the count
+// belongs to another lock in the bucket, or the waiter is about to sleep)
+// leaves a token that makes the next sleeper retry at once: harmless.
+func (l *SpinLock) unlockSlowParavirt() {
+	for {
+		switch atomic.LoadUint32(&l.key) {
+		case locked:
+			// A waiter saw 1 but has not marked yet; race it again.
+			if atomic.CompareAndSwapUint32(&l.key, locked, free) {
+				return
+			}
+		case lockedParked:
+			// Only the holder clears L, and waiters only ever write 3
+			// over a held word, so the word stays 3 until this XCHG.
+			b := bucketOf(l)
+			b.kickBegin()
+			atomic.StoreUint32(&l.key, free) // XCHG: a full fence before the read below
+			if b.waiters.Load() == 0 {
+				b.kickAbandon()
+				return
+			}
+			stats.kicks.Add(1)
+			semrelease(&l.sema, false, 0)
+			return
+		default:
+			fatalUnlock()
+			return
+		}
+	}
+}

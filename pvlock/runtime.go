@@ -1,0 +1,26 @@
+package pvlock
+
+import _ "unsafe" // for go:linkname
+
+// The runtime semaphore, reached the way package sync reaches it. Parking
+// through it tells the scheduler the goroutine is blocked: its thread and P
+// go on running other goroutines (FEASIBILITY rule 5).
+//
+// semacquire is sync.runtime_SemacquireRWMutex because it takes lifo: a
+// waiter that was woken and has to sleep again goes to the head of the queue,
+// so the longest waiter is the next one kicked (as in sync.Mutex).
+
+//go:linkname semacquire sync.runtime_SemacquireRWMutex
+func semacquire(s *uint32, lifo bool, skipframes int)
+
+//go:linkname semrelease sync.runtime_Semrelease
+func semrelease(s *uint32, handoff bool, skipframes int)
+
+// fatal prints "fatal error: " and msg and ends the process; it cannot be
+// recovered, as for sync.Mutex misuse.
+//
+//go:linkname fatal sync.fatal
+func fatal(msg string)
+
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64

@@ -1,0 +1,29 @@
+package pvlock
+
+// Spin budgets. PAUSE costs about 25 ns on this project's reference VM
+// (Skylake-class: ~140 cycles), so one spin round is about 0.8 us.
+const (
+	// spinPauses is how many PAUSEs one call of spinWait may execute before
+	// it returns to Go code, which then passes a preemption point
+	// (FEASIBILITY rule 4: a spin in assembly must be bounded).
+	spinPauses = 32
+
+	// pvSpinRounds is how many spin rounds a paravirt waiter runs before it
+	// marks the word and parks, and again after each wakeup before it
+	// swaps in lockedParked. About 6 us: long enough to cover a short
+	// critical section whose holder is running, short enough not to burn a
+	// time slice when the holder is preempted. Chosen by the contended and
+	// oversubscribed benchmarks in lock_test.go.
+	pvSpinRounds = 8
+)
+
+// preemptPoint is called between bounded spins. It is not inlined and not a
+// leaf (it calls preemptLeaf), so it has a stack-check prologue: a goroutine
+// the scheduler asked to stop (for a GC stop-the-world, or because it ran its
+// slice) stops here instead of spinning on.
+//
+//go:noinline
+func preemptPoint() { preemptLeaf() }
+
+//go:noinline
+func preemptLeaf() {}

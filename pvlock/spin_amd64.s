@@ -1,0 +1,40 @@
+#include "textflag.h"
+
+// func spinWait(key *uint32, n uint32) bool
+//
+// Spins read-only (test-and-test-and-set) until the low byte of *key is
+// free (0) or n PAUSEs have passed; reports whether it saw the word free.
+// Bounded, so the goroutine comes back to Go code and a preemption point.
+//
+// DI = key, CX = PAUSEs left.
+TEXT ·spinWait(SB), NOSPLIT|NOFRAME, $0-17
+	MOVQ	key+0(FP), DI
+	MOVL	n+8(FP), CX
+
+check:
+	// A plain load: on x86 it is ordered with the later LOCK CMPXCHG.
+	CMPB	(DI), $0
+	JEQ	saw_free
+	PAUSE
+	DECL	CX
+	JNZ	check
+	MOVB	$0, ret+16(FP)
+	RET
+
+saw_free:
+	MOVB	$1, ret+16(FP)
+	RET
+
+// func storeFree(key *uint32)
+//
+// The native release: one plain byte store of 0 to the low byte of the lock
+// word. On x86 (TSO) a store is not reordered with earlier loads or stores,
+// so it publishes the critical section's writes; it needs no LOCK prefix.
+// Written in assembly so that the Go compiler cannot move memory accesses
+// across it.
+//
+// DI = key.
+TEXT ·storeFree(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ	key+0(FP), DI
+	MOVB	$0, (DI)
+	RET

@@ -1,0 +1,16 @@
+//go:build amd64
+
+package pvlock
+
+// spinWait spins read-only until the low byte of *key is 0 or n PAUSEs have
+// passed, and reports whether it saw the word free. Implemented in assembly
+// on amd64.
+//
+//go:noescape
+func spinWait(key *uint32, n uint32) bool
+
+// storeFree is the native release: one plain byte store of 0 to the low
+// byte of *key. Implemented in assembly on amd64.
+//
+//go:noescape
+func storeFree(key *uint32)

@@ -1,0 +1,39 @@
+package pvlock
+
+import "github.com/pvswitch/pvswitch/internal/shard"
+
+// Stats are cumulative counts since the process started, over all
+// SpinLocks. Nothing is counted on the fast paths (an uncontended Lock,
+// TryLock or Unlock).
+type Stats struct {
+	// SlowAcquires counts Lock calls that did not get the lock with their
+	// first compare-and-swap, in either variant.
+	SlowAcquires int64
+	// Parks counts paravirt waiters' sleeps on the runtime semaphore.
+	Parks int64
+	// Kicks counts paravirt releases that woke a sleeper.
+	Kicks int64
+	// Rescues counts sleepers the backstop woke: each one is a lost wakeup
+	// that correct code never has. Should stay 0.
+	Rescues int64
+	// Untracked counts sleeps the backstop could not watch because its
+	// registry was full (more than 1024 goroutines asleep at once).
+	Untracked int64
+}
+
+var stats struct {
+	slow, parks, kicks, rescues, untracked shard.Counter
+}
+
+// ReadStats returns the current cumulative counts. The counters are read one
+// after another while other goroutines may be counting, so the fields are
+// each exact at some moment during the call, not all at one moment.
+func ReadStats() Stats {
+	return Stats{
+		SlowAcquires: stats.slow.Sum(),
+		Parks:        stats.parks.Sum(),
+		Kicks:        stats.kicks.Sum(),
+		Rescues:      stats.rescues.Sum(),
+		Untracked:    stats.untracked.Sum(),
+	}
+}

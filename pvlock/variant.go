@@ -1,0 +1,45 @@
+package pvlock
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// Per-variant entry points. Tests and benchmarks use them to run the two
+// variants side by side in one process, each on locks of its own; they are
+// never used on a lock that the process-wide methods also use, since that
+// would mix variants on one word outside a switch.
+
+func lockVariant(l *SpinLock, m Mode) {
+	if !atomic.CompareAndSwapUint32(&l.key, free, locked) {
+		if m == Paravirt {
+			l.lockSlowParavirt()
+		} else {
+			l.lockSlowNative()
+		}
+	}
+	if raceEnabled {
+		raceAcquire(unsafe.Pointer(l))
+	}
+}
+
+func unlockVariant(l *SpinLock, m Mode) {
+	if raceEnabled {
+		raceCheckHeld(l)
+		raceRelease(unsafe.Pointer(l))
+	}
+	if m == Paravirt {
+		l.unlockParavirt()
+	} else {
+		l.unlockNative()
+	}
+}
+
+// variantLocker is a sync.Locker that runs one variant on its own lock.
+type variantLocker struct {
+	l *SpinLock
+	m Mode
+}
+
+func (v variantLocker) Lock()   { lockVariant(v.l, v.m) }
+func (v variantLocker) Unlock() { unlockVariant(v.l, v.m) }
