@@ -1,0 +1,165 @@
+package asm
+
+import "fmt"
+
+// Kind is what a variant's one instruction does. The trap handler (package
+// int3) emulates each kind itself, so every kind here has an emulation.
+type Kind uint8
+
+const (
+	// KindNop is a multi-byte NOP (Intel SDM Vol. 2B, NOP, Table 4-12):
+	// executing it only moves RIP to the end of the site.
+	KindNop Kind = iota
+	// KindStore is MOV $imm, disp(base) of Width bytes: one store, never a
+	// read-modify-write.
+	KindStore
+	// KindJmp is JMP rel32 (E9): a tail call to a function with the site
+	// function's Go signature.
+	KindJmp
+	// KindCall is CALL rel32 (E8) to a func() in the owner package; it returns
+	// to the end of the site.
+	KindCall
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindNop:
+		return "nop"
+	case KindStore:
+		return "store"
+	case KindJmp:
+		return "jmp"
+	case KindCall:
+		return "call"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Opcodes of the branch variants (Intel SDM Vol. 2A, CALL and JMP: "E8 cd",
+// "E9 cd"). Both are 5 bytes: the opcode and a rel32 relative to the end of
+// the instruction.
+const (
+	OpCallRel32 = 0xE8
+	OpJmpRel32  = 0xE9
+	// Rel32Len is the length of a CALL or JMP rel32 instruction.
+	Rel32Len = 5
+	// MinLen is the shortest slot: a CALL or JMP rel32 must fit.
+	MinLen = Rel32Len
+)
+
+// Variant is one of a site's instructions. Build variants with Store, Jmp,
+// Call and Nop; the generator fills Bytes.
+type Variant struct {
+	Name   string // short name used in errors and stats, e.g. "native"
+	Kind   Kind
+	Width  int    // KindStore: 1, 2, 4 or 8 bytes
+	Base   string // KindStore: base register in Go syntax, e.g. "DI"
+	Disp   int32  // KindStore: displacement from Base
+	Imm    int64  // KindStore: immediate (sign-extended to 8 bytes for Width 8)
+	Target string // KindJmp, KindCall: Go name of a function in the owner package
+
+	// Bytes is the encoded instruction, exactly Decl.Len bytes. For KindJmp
+	// and KindCall the rel32 is zero here; Bind computes it from the
+	// addresses of the site and the target.
+	Bytes []byte
+}
+
+// Store declares a variant that stores the immediate imm, width bytes wide,
+// to disp(base).
+func Store(name string, width int, base string, disp int32, imm int64) Variant {
+	return Variant{Name: name, Kind: KindStore, Width: width, Base: base, Disp: disp, Imm: imm}
+}
+
+// Jmp declares a variant that tail-calls target, a function of the owner
+// package with the site function's Go signature.
+func Jmp(name, target string) Variant { return Variant{Name: name, Kind: KindJmp, Target: target} }
+
+// Call declares a variant that calls target, a func() of the owner package,
+// and continues after the site.
+func Call(name, target string) Variant { return Variant{Name: name, Kind: KindCall, Target: target} }
+
+// Nop declares a variant that does nothing.
+func Nop(name string) Variant { return Variant{Name: name, Kind: KindNop} }
+
+// Decl declares one site: a frameless assembly function of the owner
+// package made of a preamble, the slot, and an epilogue. See the package
+// documentation for how to add one.
+type Decl struct {
+	Pkg      string    // owner package directory relative to the module root, e.g. "pvlock"
+	Name     string    // Go name of the site function, e.g. "release"
+	Sig      string    // Go parameters and results, e.g. "(l *uint8)"
+	Args     int       // argument+result size in bytes (the N of $0-N)
+	Pre      []string  // preamble, one Go assembly instruction per element
+	Len      int       // slot length in bytes, >= MinLen
+	Variants []Variant // variant 0 is what the binary starts with
+	Post     []string  // epilogue, e.g. {"RET"}
+	NoEscape bool      // mark the site function //go:noescape (no variant lets a pointer argument escape)
+}
+
+// FullName is the site's name in errors and stats: last element of Pkg, a
+// dot, Name.
+func (d *Decl) FullName() string {
+	pkg := d.Pkg
+	for i := len(pkg) - 1; i >= 0; i-- {
+		if pkg[i] == '/' {
+			pkg = pkg[i+1:]
+			break
+		}
+	}
+	return pkg + "." + d.Name
+}
+
+// regs maps Go assembler register names to x86 register numbers (Intel SDM
+// Vol. 2A, Table 2-2: the 3-bit reg field, plus REX.B for R8-R15).
+var regs = map[string]int{
+	"AX": 0, "CX": 1, "DX": 2, "BX": 3, "SP": 4, "BP": 5, "SI": 6, "DI": 7,
+	"R8": 8, "R9": 9, "R10": 10, "R11": 11, "R12": 12, "R13": 13, "R14": 14, "R15": 15,
+}
+
+// RegNum returns the x86 register number of a Go assembler register name
+// (AX=0 ... R15=15), or -1.
+func RegNum(name string) int {
+	if n, ok := regs[name]; ok {
+		return n
+	}
+	return -1
+}
+
+// Check reports what is wrong with a declaration, or nil.
+func (d *Decl) Check() error {
+	if d.Pkg == "" || d.Name == "" {
+		return fmt.Errorf("asm: site %q: Pkg and Name are required", d.FullName())
+	}
+	if d.Len < MinLen {
+		return fmt.Errorf("asm: site %s: Len %d < %d: a rel32 CALL/JMP must fit", d.FullName(), d.Len, MinLen)
+	}
+	if len(d.Variants) < 2 || len(d.Variants) > MaxVariants {
+		return fmt.Errorf("asm: site %s: %d variants, want 2..%d", d.FullName(), len(d.Variants), MaxVariants)
+	}
+	for i, v := range d.Variants {
+		switch v.Kind {
+		case KindStore:
+			if v.Width != 1 && v.Width != 2 && v.Width != 4 && v.Width != 8 {
+				return fmt.Errorf("asm: site %s variant %d: store width %d, want 1, 2, 4 or 8", d.FullName(), i, v.Width)
+			}
+			if RegNum(v.Base) < 0 {
+				return fmt.Errorf("asm: site %s variant %d: unknown base register %q", d.FullName(), i, v.Base)
+			}
+		case KindJmp, KindCall:
+			if d.Len != Rel32Len {
+				return fmt.Errorf("asm: site %s variant %d: %v needs Len %d, have %d", d.FullName(), i, v.Kind, Rel32Len, d.Len)
+			}
+			if v.Target == "" {
+				return fmt.Errorf("asm: site %s variant %d: %v without Target", d.FullName(), i, v.Kind)
+			}
+		case KindNop:
+		default:
+			return fmt.Errorf("asm: site %s variant %d: unknown kind %v", d.FullName(), i, v.Kind)
+		}
+	}
+	return nil
+}
+
+// MaxVariants bounds the variants of one site (the patcher packs variant
+// indexes into 8 bits).
+const MaxVariants = 16

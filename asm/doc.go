@@ -1,0 +1,65 @@
+// Package asm declares patchable code sites and emits them into Go assembly:
+// each site is one fixed-length instruction slot whose every variant is
+// exactly one instruction of that length.
+//
+// # Declaring a site
+//
+// A site is one line in Table:
+//
+//	{Pkg: "pvlock", Name: "release", Sig: "(l *uint8)", Args: 8, Pre: movDI("l"), Len: 5,
+//	    Variants: []Variant{Store("native", 1, "DI", 0, 0), Jmp("paravirt", "releaseParavirt")}, Post: ret, NoEscape: true},
+//
+// then `go generate ./...` (the //go:generate line is in asm/gen.go; it runs
+// asm/internal/sitegen) writes, into the owner package directory Pkg:
+//
+//   - zsites_amd64.s: the site function
+//     TEXT ·release(SB), NOSPLIT|NOFRAME, $0-8 made of the preamble Pre, the
+//     slot holding variant 0 (raw BYTEs for stores and NOPs, a real
+//     `JMP ·target(SB)` / `CALL ·target(SB)` so the linker relocates it), the
+//     epilogue Post, and for CALL variants an unreachable `CALL ·target(SB)`
+//     per target after the epilogue so the linker's nosplit check sees every
+//     call; plus one address helper per site function and target
+//     (`MOVQ $·sym(SB), AX`: the ABI0 entry, never a Go func value, which
+//     points at an ABI wrapper);
+//   - zsites_amd64.go: the Go prototype of the site function, and
+//     `var releaseSite = asm.Bind(...)`, the site bound to this binary.
+//
+// Commit both files; a test (asm/internal/encode) fails when they are
+// stale. The owner package provides the targets (Go functions of the same
+// package: the linker gives them an ABI0 wrapper) and, for other platforms,
+// its own non-amd64 fallback (the generated files are amd64 only).
+// The site is then switched with package patch:
+// patch.Switch([]*asm.Site{releaseSite}, ...).
+//
+// # Rules every site obeys (they are checked)
+//
+//   - The site function is NOSPLIT|NOFRAME with a $0 frame, so it has no
+//     prologue: the slot starts after exactly len(Pre) instructions, which
+//     Bind finds by decoding.
+//   - Len >= 5; every variant encodes to exactly Len bytes as ONE
+//     instruction (a thread may resume at any instruction boundary of any
+//     variant, so variants may not have inner boundaries). Variants are
+//     assembled with golang-asm and widened to Len by longer ModRM/SIB and
+//     displacement forms and DS prefixes (asm/internal/encode), then decoded
+//     with x86asm to check op, operands, width and length.
+//   - JMP and CALL variants are E9/E8 rel32 (Len 5). A JMP is a tail call:
+//     its target has the site function's Go signature (the arguments are
+//     still where the caller put them, since the frame is empty). A CALL
+//     target is a func() of the owner package and returns to the end of the
+//     site; the epilogue must follow the slot (an instruction after the
+//     site) and no register or flag may be live across the slot.
+//   - A store variant is one MOV $imm, disp(base) of 1, 2, 4 or 8 bytes, no
+//     index register: the trap handler emulates it with one store of that
+//     width (never a read-modify-write).
+//   - At init Bind computes each CALL/JMP rel32 from the helper addresses and
+//     checks that the live slot is byte-identical to variant 0 and decodes as
+//     declared. Anything else is recorded in Site.Err as a *MismatchError
+//     naming the site and the bytes, and package patch refuses the site.
+//
+// # Never
+//
+// asm never writes code; it only describes and verifies it. It never takes
+// an address from a Go func value.
+//
+// Test sites of every kind live in package asm/testsite.
+package asm

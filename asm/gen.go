@@ -1,0 +1,3 @@
+package asm
+
+//go:generate go run ./internal/sitegen

@@ -1,0 +1,87 @@
+package encode_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pvswitch/pvswitch/asm"
+	"github.com/pvswitch/pvswitch/asm/internal/encode"
+)
+
+// TestGeneratedUpToDate regenerates every site file from asm.Table and
+// compares it with the committed file: run `go generate ./...` if it fails.
+func TestGeneratedUpToDate(t *testing.T) {
+	files, err := encode.Generate(asm.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join("..", "..", "..")
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name)))
+		if err != nil {
+			t.Errorf("%s: %v; run `go generate ./...`", name, err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is stale; run `go generate ./...` and commit it", name)
+		}
+	}
+}
+
+func TestVariantLengths(t *testing.T) {
+	for _, tc := range []struct {
+		v    asm.Variant
+		n    int
+		want []byte
+	}{
+		{asm.Store("s", 1, "DI", 0, 0), 5, []byte{0xC6, 0x44, 0x27, 0x00, 0x00}},
+		{asm.Store("s", 1, "DI", 0, 0), 4, []byte{0xC6, 0x47, 0x00, 0x00}},
+		{asm.Store("s", 1, "R12", 0, 7), 5, []byte{0x41, 0xC6, 0x44, 0x24, 0x00, 0x07}[:0]},
+		{asm.Store("s", 2, "AX", 0x100, 1), 9, nil},
+		{asm.Store("s", 4, "BP", 0, 1), 8, nil},
+		{asm.Store("s", 8, "R13", -8, -2), 8, nil},
+		{asm.Nop("n"), 5, []byte{0x0F, 0x1F, 0x44, 0x00, 0x00}},
+		{asm.Nop("n"), 12, nil},
+		{asm.Jmp("j", "f"), 5, []byte{0xE9, 0, 0, 0, 0}},
+		{asm.Call("c", "f"), 5, []byte{0xE8, 0, 0, 0, 0}},
+	} {
+		d := asm.Decl{Pkg: "p", Name: "s", Len: max(tc.n, 5), Variants: []asm.Variant{tc.v, asm.Nop("n")}}
+		d.Len = tc.n
+		b, err := encode.Variant(&d, 0)
+		if tc.n < asm.MinLen {
+			// Below MinLen a declaration is refused by Check, but the
+			// encoder itself can still produce the form.
+			if err != nil || !bytes.Equal(b, tc.want) {
+				t.Errorf("%+v len %d: % x, %v", tc.v, tc.n, b, err)
+			}
+			continue
+		}
+		if err != nil {
+			if tc.v.Base == "R12" { // 0x41 C6 44 24 00 07 is 6 bytes: no 5-byte form
+				continue
+			}
+			t.Errorf("%+v len %d: %v", tc.v, tc.n, err)
+			continue
+		}
+		if len(b) != tc.n || (tc.want != nil && len(tc.want) > 0 && !bytes.Equal(b, tc.want)) {
+			t.Errorf("%+v len %d: got % x, want % x", tc.v, tc.n, b, tc.want)
+		}
+	}
+}
+
+func TestCheckInstRefuses(t *testing.T) {
+	d := asm.Decl{Pkg: "p", Name: "s", Len: 5, Variants: []asm.Variant{asm.Store("s", 1, "DI", 0, 1), asm.Nop("n")}}
+	for _, b := range [][]byte{
+		{0xC6, 0x44, 0x27, 0x00, 0x02}, // wrong immediate
+		{0xC6, 0x44, 0x26, 0x00, 0x01}, // wrong base (SI)
+		{0xC6, 0x47, 0x00, 0x01, 0x90}, // two instructions
+		{0x0F, 0x1F, 0x44, 0x00, 0x00}, // a NOP
+		{0xF0, 0x80, 0x07, 0x01, 0x90}, // lock add: not a store
+	} {
+		if err := asm.CheckInst(&d, 0, b, 0, 0); err == nil {
+			t.Errorf("% x accepted as %+v", b, d.Variants[0])
+		}
+	}
+}

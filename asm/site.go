@@ -1,0 +1,264 @@
+package asm
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/arch/x86/x86asm"
+)
+
+// ErrMismatch is matched (errors.Is) by every *MismatchError.
+var ErrMismatch = errors.New("asm: site bytes do not match a declared variant")
+
+// MismatchError reports a site whose bytes are not exactly one declared
+// variant that decodes as declared. It names the site and the bytes.
+type MismatchError struct {
+	Site   string // full site name, e.g. "pvlock.release"
+	Addr   uintptr
+	Bytes  []byte // the bytes found
+	Reason string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("asm: site %s at %#x holds % x: %s; rebuild after `go generate ./...` and do not patch this site",
+		e.Site, e.Addr, e.Bytes, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrMismatch) true.
+func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
+
+// Site is a declared site bound to its address in this binary. Sites are
+// created by the generated code of their owner package (Bind) and live for
+// the whole process. A Site is immutable; which variant is live is the
+// patcher's business (package patch).
+type Site struct {
+	decl    Decl
+	fn      uintptr   // entry of the site function
+	addr    uintptr   // first byte of the slot
+	targets []uintptr // per variant: ABI0 address of the target, or 0
+	bytes   [][]byte  // per variant: the instruction with rel32 resolved
+	err     error     // why the site cannot be patched, or nil
+}
+
+var registry struct {
+	mu    sync.Mutex
+	sites []*Site
+}
+
+// Bind binds a declaration to the site function at fn, whose CALL/JMP
+// variant i targets targets[i] (0 for other kinds). All addresses must come
+// from assembly helpers (MOVQ $·sym(SB), AX): a Go func value points at an
+// ABI wrapper, not at the body. Bind never fails: a site that does not
+// verify records the error (Err) and the patcher refuses it. Only generated
+// code calls Bind.
+func Bind(d *Decl, fn uintptr, targets []uintptr) *Site {
+	s := &Site{decl: *d, fn: fn, targets: targets}
+	s.err = s.bind()
+	registry.mu.Lock()
+	registry.sites = append(registry.sites, s)
+	registry.mu.Unlock()
+	return s
+}
+
+func (s *Site) bind() error {
+	d := &s.decl
+	if err := d.Check(); err != nil {
+		return err
+	}
+	if len(s.targets) != len(d.Variants) {
+		return fmt.Errorf("asm: site %s: %d targets for %d variants; run `go generate ./...`", d.FullName(), len(s.targets), len(d.Variants))
+	}
+	// The site function is NOSPLIT|NOFRAME with a $0 frame, so it has no
+	// prologue: the slot starts after exactly len(Pre) instructions.
+	off := uintptr(0)
+	for i := range d.Pre {
+		code := readText(s.fn+off, 15)
+		inst, err := x86asm.Decode(code, 64)
+		if err != nil {
+			return &MismatchError{Site: d.FullName(), Addr: s.fn + off, Bytes: code[:8], Reason: fmt.Sprintf("preamble instruction %d does not decode: %v", i, err)}
+		}
+		off += uintptr(inst.Len)
+	}
+	s.addr = s.fn + off
+	s.bytes = make([][]byte, len(d.Variants))
+	for i, v := range d.Variants {
+		b := append([]byte(nil), v.Bytes...)
+		if len(b) != d.Len {
+			return fmt.Errorf("asm: site %s variant %d: %d bytes, want %d; run `go generate ./...`", d.FullName(), i, len(b), d.Len)
+		}
+		if v.Kind == KindJmp || v.Kind == KindCall {
+			rel := int64(s.targets[i]) - int64(s.addr+Rel32Len)
+			if s.targets[i] == 0 || rel != int64(int32(rel)) {
+				return fmt.Errorf("asm: site %s variant %d: target %s at %#x out of rel32 reach", d.FullName(), i, v.Target, s.targets[i])
+			}
+			r := uint32(int32(rel))
+			b[1], b[2], b[3], b[4] = byte(r), byte(r>>8), byte(r>>16), byte(r>>24)
+		}
+		if err := CheckInst(d, i, b, s.addr, s.targets[i]); err != nil {
+			return &MismatchError{Site: d.FullName(), Addr: s.addr, Bytes: b, Reason: err.Error()}
+		}
+		s.bytes[i] = b
+	}
+	// The binary must start with variant 0 exactly.
+	if live := s.Live(); string(live) != string(s.bytes[0]) {
+		return &MismatchError{Site: d.FullName(), Addr: s.addr, Bytes: live, Reason: fmt.Sprintf("not variant 0 (% x) at start", s.bytes[0])}
+	}
+	return nil
+}
+
+// readText copies n bytes of code at addr (which must be readable text).
+func readText(addr uintptr, n int) []byte {
+	// addr is a code address, never Go heap: converting through a pointer
+	// to the integer keeps vet's unsafeptr check quiet.
+	p := *(*unsafe.Pointer)(unsafe.Pointer(&addr))
+	return append([]byte(nil), unsafe.Slice((*byte)(p), n)...)
+}
+
+// Sites returns every bound site of the program, sorted by address.
+func Sites() []*Site {
+	registry.mu.Lock()
+	out := append([]*Site(nil), registry.sites...)
+	registry.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].addr < out[j].addr })
+	return out
+}
+
+// Name returns the full site name, e.g. "pvlock.release".
+func (s *Site) Name() string { return s.decl.FullName() }
+
+// Decl returns a copy of the site's declaration.
+func (s *Site) Decl() Decl { return s.decl }
+
+// Addr returns the address of the slot's first byte.
+func (s *Site) Addr() uintptr { return s.addr }
+
+// Func returns the entry address of the site function.
+func (s *Site) Func() uintptr { return s.fn }
+
+// Len returns the slot length in bytes.
+func (s *Site) Len() int { return s.decl.Len }
+
+// NumVariants returns the number of declared variants.
+func (s *Site) NumVariants() int { return len(s.decl.Variants) }
+
+// Variant returns declared variant i.
+func (s *Site) Variant(i int) Variant { return s.decl.Variants[i] }
+
+// Bytes returns the instruction of variant i as it is written into the
+// slot (rel32 resolved). The caller must not modify it.
+func (s *Site) Bytes(i int) []byte { return s.bytes[i] }
+
+// Target returns the address variant i jumps to or calls, or 0.
+func (s *Site) Target(i int) uintptr { return s.targets[i] }
+
+// Err returns why the site cannot be patched (a *MismatchError or a
+// declaration error), or nil.
+func (s *Site) Err() error { return s.err }
+
+// Live returns a copy of the slot's current bytes.
+func (s *Site) Live() []byte { return readText(s.addr, s.decl.Len) }
+
+// Match returns the variant whose bytes are exactly b, or a *MismatchError
+// naming the site and b.
+func (s *Site) Match(b []byte) (int, error) {
+	if s.err != nil {
+		return -1, s.err
+	}
+	for i, v := range s.bytes {
+		if string(v) == string(b) {
+			return i, nil
+		}
+	}
+	return -1, &MismatchError{Site: s.Name(), Addr: s.addr, Bytes: append([]byte(nil), b...), Reason: "not a declared variant"}
+}
+
+// Verify returns the variant that is live in the slot, checking that the
+// live bytes are exactly one declared variant.
+func (s *Site) Verify() (int, error) { return s.Match(s.Live()) }
+
+// String returns the site name and address.
+func (s *Site) String() string { return fmt.Sprintf("%s@%#x", s.Name(), s.addr) }
+
+// CheckInst checks that b, as variant i of d at address pc, decodes
+// (x86asm) to exactly one instruction of d.Len bytes doing what the variant
+// declares. For CALL/JMP, target 0 skips the target check (the generator
+// does not know addresses).
+func CheckInst(d *Decl, i int, b []byte, pc, target uintptr) error {
+	v := &d.Variants[i]
+	if len(b) != d.Len {
+		return fmt.Errorf("variant %d %q: %d bytes, want %d", i, v.Name, len(b), d.Len)
+	}
+	inst, err := x86asm.Decode(b, 64)
+	if err != nil {
+		return fmt.Errorf("variant %d %q: does not decode: %v", i, v.Name, err)
+	}
+	if inst.Len != d.Len {
+		return fmt.Errorf("variant %d %q: decodes to %d bytes (%v), want one instruction of %d", i, v.Name, inst.Len, inst, d.Len)
+	}
+	bad := func(what string) error {
+		return fmt.Errorf("variant %d %q: decodes as %q: %s", i, v.Name, x86asm.GoSyntax(inst, uint64(pc), nil), what)
+	}
+	switch v.Kind {
+	case KindNop:
+		if inst.Op != x86asm.NOP {
+			return bad("want NOP")
+		}
+	case KindStore:
+		if inst.Op != x86asm.MOV || inst.MemBytes != v.Width {
+			return bad(fmt.Sprintf("want a %d-byte MOV store", v.Width))
+		}
+		m, ok := inst.Args[0].(x86asm.Mem)
+		if !ok || m.Segment != 0 || m.Index != 0 || int(m.Base-x86asm.RAX) != RegNum(v.Base) || m.Disp != int64(v.Disp) {
+			return bad(fmt.Sprintf("want destination %d(%s)", v.Disp, v.Base))
+		}
+		imm, ok := inst.Args[1].(x86asm.Imm)
+		want := v.Imm
+		switch v.Width { // the immediate as the CPU stores it
+		case 1:
+			want = int64(uint8(want))
+		case 2:
+			want = int64(uint16(want))
+		case 4:
+			want = int64(uint32(want))
+		}
+		got := int64(imm)
+		switch v.Width {
+		case 1:
+			got = int64(uint8(got))
+		case 2:
+			got = int64(uint16(got))
+		case 4:
+			got = int64(uint32(got))
+		}
+		if !ok || got != want || inst.Args[2] != nil {
+			return bad(fmt.Sprintf("want immediate %#x", v.Imm))
+		}
+		for _, p := range inst.Prefix {
+			if p == 0 {
+				break
+			}
+			if p&0xff == x86asm.PrefixLOCK&0xff || p&0xff == x86asm.PrefixREP&0xff || p&0xff == x86asm.PrefixREPN&0xff {
+				return bad("unexpected LOCK/REP prefix")
+			}
+		}
+	case KindJmp, KindCall:
+		op, opb := x86asm.JMP, byte(OpJmpRel32)
+		if v.Kind == KindCall {
+			op, opb = x86asm.CALL, OpCallRel32
+		}
+		if inst.Op != op || b[0] != opb {
+			return bad("want " + v.Kind.String() + " rel32")
+		}
+		rel, ok := inst.Args[0].(x86asm.Rel)
+		if !ok {
+			return bad("want a rel32 operand")
+		}
+		if target != 0 && pc+uintptr(d.Len)+uintptr(int64(rel)) != target {
+			return bad(fmt.Sprintf("want target %s at %#x", v.Target, target))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,33 @@
+package asm
+
+import "fmt"
+
+// Table declares every patchable site of the module, one line per site.
+// After changing it run `go generate ./...` and commit the regenerated
+// zsites_amd64.s and zsites_amd64.go of the owner packages. See the package
+// documentation for the fields and the rules a site obeys.
+var Table = append([]Decl{
+	// Test sites (asm/testsite): one of each kind of variant.
+	{Pkg: testsite, Name: "Flag", Sig: "(p *uint8)", Args: 8, Pre: movDI("p"), Len: 5, Variants: []Variant{Store("one", 1, "DI", 0, 1), Store("two", 1, "DI", 0, 2)}, Post: ret, NoEscape: true},
+	{Pkg: testsite, Name: "Wide", Sig: "(p *[2]uint64)", Args: 8, Pre: movDI("p"), Len: 8, Variants: []Variant{Store("all", 8, "DI", 0, -1), Store("high", 4, "DI", 8, 0x7eadbeef), Nop("none")}, Post: ret, NoEscape: true},
+	{Pkg: testsite, Name: "Count", Sig: "(c *Counter)", Args: 8, Len: 5, Variants: []Variant{Jmp("a", "countA"), Jmp("b", "countB")}},
+	{Pkg: testsite, Name: "Tick", Sig: "()", Args: 0, Len: 5, Variants: []Variant{Call("a", "tickA"), Call("b", "tickB"), Nop("none")}, Post: ret},
+}, batchSites(512)...)
+
+const testsite = "asm/testsite"
+
+var ret = []string{"RET"}
+
+// movDI is the preamble that loads the first pointer argument into DI.
+func movDI(arg string) []string { return []string{"MOVQ " + arg + "+0(FP), DI"} }
+
+// batchSites declares n test sites B000.. that store 1 ("old") or 2 ("new")
+// through their argument, for batch switches.
+func batchSites(n int) []Decl {
+	out := make([]Decl, n)
+	for i := range out {
+		out[i] = Decl{Pkg: testsite, Name: fmt.Sprintf("B%03d", i), Sig: "(p *uint8)", Args: 8, Pre: movDI("p"), Len: 5,
+			Variants: []Variant{Store("old", 1, "DI", 0, 1), Store("new", 1, "DI", 0, 2)}, Post: ret, NoEscape: true}
+	}
+	return out
+}

@@ -1,0 +1,64 @@
+//go:build amd64
+
+// Package testsite holds the sites the tests of asm, patch and int3 switch:
+// one of each kind of variant (Flag, Wide: stores; Count: JMP tail calls to
+// Go functions; Tick: CALLs of Go functions) and 512 store sites B000..B511
+// for batch switches. The site functions and their bindings are generated
+// from asm.Table into zsites_amd64.*.
+package testsite
+
+import (
+	"runtime"
+	"sync/atomic"
+)
+
+// Counter counts which JMP target of Count ran. Each goroutine uses its own.
+type Counter struct {
+	A, B uint64
+}
+
+// countA and countB are the JMP targets of Count: ordinary Go functions with
+// Count's signature, reached through their ABI0 wrappers.
+func countA(c *Counter) { c.A++ }
+func countB(c *Counter) { c.B++ }
+
+// TickA and TickB count the CALLs of tickA and tickB made through Tick.
+var TickA, TickB atomic.Int64
+
+// Stress makes tickA and tickB grow the stack and run a GC while they are
+// called from the site (the unwinder and the GC must cope with the return
+// address the site's CALL pushed, emulated or not).
+var Stress atomic.Bool
+
+func tickA() {
+	TickA.Add(1)
+	if Stress.Load() {
+		stress()
+	}
+}
+
+func tickB() {
+	TickB.Add(1)
+	if Stress.Load() {
+		stress()
+	}
+}
+
+//go:noinline
+func grow(n int) int {
+	var pad [256]byte
+	pad[n%256] = byte(n)
+	if n == 0 {
+		return int(pad[0])
+	}
+	return grow(n-1) + int(pad[n%256])
+}
+
+func stress() {
+	grow(64) // 64 frames of >256 bytes: more than a new goroutine's stack
+	runtime.GC()
+}
+
+// Batch returns the batch sites' functions B000..B511 in address order of
+// declaration.
+func Batch() []func(*uint8) { return batch[:] }
