@@ -43,7 +43,7 @@ func (l *SpinLock) lockSlowParavirt() {
 		l.park(b, lifo)
 		lifo = true // a woken waiter that sleeps again keeps its place in front
 
-		for range pvSpinRounds {
+		for range pvWakeSpinRounds {
 			if spinWait(&l.key, spinPauses) {
 				break
 			}
@@ -108,7 +108,11 @@ func (l *SpinLock) unlockSlowParavirt() {
 			b := bucketOf(l)
 			b.kickBegin()
 			atomic.StoreUint32(&l.key, free) // XCHG: a full fence before the read below
-			if b.waiters.Load() == 0 {
+			if b.waiters.Load() == 0 || atomic.LoadUint32(&l.sema) != 0 {
+				// Nobody to wake, or a kick is already waiting to be
+				// taken by a sleeper of l, which will re-mark the word
+				// when it runs: a second kick would only wake a second
+				// waiter to spin beside it.
 				b.kickAbandon()
 				return
 			}

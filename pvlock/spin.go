@@ -15,6 +15,10 @@ const (
 	// time slice when the holder is preempted. Chosen by the contended and
 	// oversubscribed benchmarks in lock_test.go.
 	pvSpinRounds = 8
+
+	// pvWakeSpinRounds is how many spin rounds a woken waiter runs before
+	// it swaps in lockedParked (and sleeps again if the lock is held).
+	pvWakeSpinRounds = 2
 )
 
 // preemptPoint is called between bounded spins. It is not inlined and not a

@@ -36,5 +36,5 @@ saw_free:
 // DI = key.
 TEXT ·storeFree(SB), NOSPLIT|NOFRAME, $0-8
 	MOVQ	key+0(FP), DI
-	MOVB	$0, (DI)
+	MOVL	$0, (DI)
 	RET
