@@ -90,7 +90,7 @@ type paddedCount struct {
 // pointer to it at any time.
 type entry struct {
 	addr   uintptr
-	state  uint64            // atomic: gen<<stateGen | new<<8 | old (variant indexes)
+	state  uint64 // atomic: gen<<stateGen | new<<8 | old (variant indexes)
 	descs  [asm.MaxVariants]*Desc
 	firsts [asm.MaxVariants]byte // first byte of each variant: a late trap sees one of these
 	nvar   uint64
