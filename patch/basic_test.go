@@ -1,0 +1,85 @@
+//go:build linux && amd64
+
+package patch_test
+
+import (
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/pvswitch/pvswitch/asm"
+	"github.com/pvswitch/pvswitch/asm/testsite"
+	"github.com/pvswitch/pvswitch/patch"
+)
+
+func TestMain(m *testing.M) {
+	saveGoHandler()
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2) // the window tests need a second P
+	}
+	if err := patch.Init(); err != nil {
+		println(err.Error())
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+func to(v int) func(*asm.Site) int { return func(*asm.Site) int { return v } }
+
+func mustSwitch(t testing.TB, v int, sites ...*asm.Site) {
+	t.Helper()
+	if err := patch.Switch(sites, to(v)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sites {
+		if got := patch.Current(s); got != v {
+			t.Fatalf("%v: Current = %d after switching to %d", s, got, v)
+		}
+		if live, err := s.Verify(); err != nil || live != v {
+			t.Fatalf("%v: live variant %d, %v; want %d", s, live, err, v)
+		}
+	}
+}
+
+// TestSwitchEveryKind switches a site of each kind and runs every variant.
+func TestSwitchEveryKind(t *testing.T) {
+	var b uint8
+	for _, v := range []int{1, 0, 1, 0} {
+		mustSwitch(t, v, testsite.FlagSite)
+		testsite.Flag(&b)
+		if b != uint8(v+1) {
+			t.Fatalf("Flag variant %d stored %d", v, b)
+		}
+	}
+	for _, v := range []int{1, 2, 0} {
+		mustSwitch(t, v, testsite.WideSite)
+		var w [2]uint64
+		testsite.Wide(&w)
+		want := [3][2]uint64{{^uint64(0), 0}, {0, 0x7eadbeef}, {0, 0}}[v]
+		if w != want {
+			t.Fatalf("Wide variant %d: %x, want %x", v, w, want)
+		}
+	}
+	for _, v := range []int{1, 0} {
+		mustSwitch(t, v, testsite.CountSite)
+		var c testsite.Counter
+		testsite.Count(&c)
+		if (v == 0) != (c.A == 1) || c.A+c.B != 1 {
+			t.Fatalf("Count variant %d: %+v", v, c)
+		}
+	}
+	testsite.Stress.Store(true) // grow the stack and GC inside every CALL target
+	defer testsite.Stress.Store(false)
+	for _, v := range []int{1, 2, 0} {
+		mustSwitch(t, v, testsite.TickSite)
+		a, b := testsite.TickA.Load(), testsite.TickB.Load()
+		testsite.Tick()
+		da, db := testsite.TickA.Load()-a, testsite.TickB.Load()-b
+		if want := [3][2]int64{{1, 0}, {0, 1}, {0, 0}}[v]; da != want[0] || db != want[1] {
+			t.Fatalf("Tick variant %d: called a %d, b %d times", v, da, db)
+		}
+	}
+	if m := patch.Mechanism(); m != "procmem" && m != "mprotect" {
+		t.Fatalf("Mechanism = %q", m)
+	}
+}

@@ -1,0 +1,39 @@
+package patch
+
+import "syscall"
+
+// Test seams (internal test package access).
+
+// SetTracerPid replaces the TracerPid reader; it returns a restore func.
+func SetTracerPid(f func() (int, error)) func() {
+	old := tracerPid
+	tracerPid = f
+	return func() { tracerPid = old }
+}
+
+// SetInject sets a fault injector for window steps ("int3", "sync1",
+// "tails", "sync2", "first", "sync3", "restore"); nil removes it.
+func SetInject(f func(step string, i int) syscall.Errno) { inject = f }
+
+// SetHookArmed sets a function run inside the window after INT3 is on
+// every site and cores are synced, before the commit; nil removes it.
+func SetHookArmed(f func()) { hookArmed = f }
+
+// UseWriter forces a text writer ("procmem" or "mprotect") and returns a
+// restore func.
+func UseWriter(w string) (func(), error) {
+	old := writer
+	if w == writerMprotect {
+		if err := checkTextProt(asmSites()); err != nil {
+			return nil, err
+		}
+	}
+	writer = w
+	return func() { writer = old }, nil
+}
+
+// RawWrite writes text bytes with the current writer (no protocol).
+func RawWrite(addr uintptr, b []byte) syscall.Errno { return write(addr, b, "raw", 0) }
+
+// SyncCore runs membarrier SYNC_CORE.
+func SyncCore() syscall.Errno { return syncCore("bench") }
