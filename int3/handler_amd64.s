@@ -319,3 +319,14 @@ TEXT ·nilStubs(SB), NOSPLIT, $0-8
 	MOVQ	$·nilStoreR15(SB), AX
 	MOVQ	AX, 120(DI)
 	RET
+
+// func callHandler(sig uintptr, info, uc unsafe.Pointer)
+// Calls the handler as the kernel would (C ABI), with a fake siginfo and
+// ucontext, for tests of paths the handler takes without emulating or
+// passing on: it must return (never reach the foreign path).
+TEXT ·callHandler(SB), NOSPLIT, $0-24
+	MOVQ	sig+0(FP), DI
+	MOVQ	info+8(FP), SI
+	MOVQ	uc+16(FP), DX
+	CALL	·handler(SB)
+	RET

@@ -124,6 +124,10 @@ func handlerAddr() uintptr
 func restorerAddr() uintptr
 func nilStubs(tab *[16]uintptr)
 
+// callHandler calls the handler with a fake signal frame (tests only; it
+// must only be used for traps the handler does not pass on).
+func callHandler(sig uintptr, info, uc unsafe.Pointer)
+
 func sigaction(sig uintptr, act, old *sigactiont) syscall.Errno {
 	_, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(act)), uintptr(unsafe.Pointer(old)), sigsetSize, 0, 0)
 	return e

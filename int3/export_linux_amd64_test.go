@@ -1,0 +1,15 @@
+package int3
+
+import "unsafe"
+
+// Fake signal frame offsets for tests (see handler_amd64.s).
+const (
+	TestSICode   = 0x08
+	TestUCRIP    = 0xa8
+	TestSIKernel = siKernel
+)
+
+// CallHandler calls the handler with a fake siginfo and ucontext.
+func CallHandler(info, uc []byte) {
+	callHandler(sigTrap, unsafe.Pointer(&info[0]), unsafe.Pointer(&uc[0]))
+}

@@ -1,0 +1,240 @@
+//go:build linux && amd64
+
+package patch_test
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/pvswitch/pvswitch/asm"
+	"github.com/pvswitch/pvswitch/asm/testsite"
+	"github.com/pvswitch/pvswitch/int3"
+	"github.com/pvswitch/pvswitch/patch"
+)
+
+// wxMappings returns the lines of /proc/self/maps that are writable and
+// executable.
+func wxMappings(t *testing.T) []string {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 1 && strings.Contains(fields[1], "w") && strings.Contains(fields[1], "x") {
+			out = append(out, sc.Text())
+		}
+	}
+	return out
+}
+
+// TestNoWritableExecutable: after switches through either writer, no
+// mapping of the process is writable and executable.
+func TestNoWritableExecutable(t *testing.T) {
+	if wx := wxMappings(t); len(wx) > 0 {
+		t.Fatalf("W+X mappings before any switch: %q", wx)
+	}
+	for _, w := range []string{"procmem", "mprotect"} {
+		restore, err := patch.UseWriter(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := patch.Mechanism(); got != w {
+			t.Fatalf("Mechanism = %q, want %q", got, w)
+		}
+		sites := append([]*asm.Site{testsite.FlagSite}, testsite.BatchSites[:64]...)
+		for _, v := range []int{1, 0, 1, 0} {
+			mustSwitch(t, v, sites...)
+		}
+		var b uint8
+		testsite.Flag(&b)
+		restore()
+		if b != 1 {
+			t.Fatalf("%s: Flag stored %d after switching back", w, b)
+		}
+		if wx := wxMappings(t); len(wx) > 0 {
+			t.Fatalf("%s writer left W+X mappings: %q", w, wx)
+		}
+	}
+}
+
+func TestRefuseForeignBytes(t *testing.T) {
+	s := testsite.BatchSites[511] // no test runs it
+	mustSwitch(t, 0, s)
+	orig := s.Live()
+	if e := patch.RawWrite(s.Addr()+4, []byte{0x7f}); e != 0 {
+		t.Fatal(e)
+	}
+	defer patch.RawWrite(s.Addr()+4, orig[4:])
+	err := patch.Switch([]*asm.Site{s}, to(1))
+	var me *asm.MismatchError
+	if !errors.Is(err, asm.ErrMismatch) || !errors.As(err, &me) || me.Site != s.Name() {
+		t.Fatalf("Switch over foreign bytes = %v, want an asm.MismatchError naming %s", err, s.Name())
+	}
+	if !strings.Contains(err.Error(), "c6 44 27 00 7f") {
+		t.Errorf("error does not show the bytes: %v", err)
+	}
+	if got, _ := s.Match(s.Live()); got != -1 || patch.Current(s) != 0 {
+		t.Fatalf("refused switch changed something")
+	}
+}
+
+func TestRefuseReplacedHandler(t *testing.T) {
+	var ours sigactiont
+	if e := rtSigaction(&goHandler, &ours); e != 0 {
+		t.Fatal(e)
+	}
+	err := patch.Switch([]*asm.Site{testsite.FlagSite}, to(1))
+	if e := rtSigaction(&ours, nil); e != 0 {
+		t.Fatal(e)
+	}
+	if !errors.Is(err, int3.ErrReplaced) {
+		t.Fatalf("Switch with the Go handler reinstalled = %v, want int3.ErrReplaced", err)
+	}
+	if patch.Current(testsite.FlagSite) != 0 {
+		t.Fatal("refused switch changed the site")
+	}
+	mustSwitch(t, 1, testsite.FlagSite)
+	mustSwitch(t, 0, testsite.FlagSite)
+}
+
+func TestRefuseTracer(t *testing.T) {
+	defer patch.SetTracerPid(func() (int, error) { return 4242, nil })()
+	err := patch.Switch([]*asm.Site{testsite.FlagSite}, to(1))
+	if !errors.Is(err, patch.ErrTracer) || !strings.Contains(err.Error(), "PVSWITCH_ALLOW_TRACER") {
+		t.Fatalf("Switch under a tracer = %v, want ErrTracer saying how to allow it", err)
+	}
+	patch.AllowTracer(true)
+	defer patch.AllowTracer(false)
+	mustSwitch(t, 1, testsite.FlagSite)
+	mustSwitch(t, 0, testsite.FlagSite)
+}
+
+func TestRefuseBadVariant(t *testing.T) {
+	if err := patch.Switch([]*asm.Site{testsite.FlagSite}, to(2)); !errors.Is(err, patch.ErrVariant) {
+		t.Fatalf("Switch to variant 2 of 2 = %v", err)
+	}
+}
+
+// TestAbortBeforeCommit: a failed write or membarrier before the commit
+// point restores the old first bytes: nothing changed.
+func TestAbortBeforeCommit(t *testing.T) {
+	sites := testsite.BatchSites[100:108]
+	mustSwitch(t, 0, sites...)
+	for _, step := range []string{"int3", "sync1"} {
+		patch.SetInject(func(s string, i int) syscall.Errno {
+			if s == step && (step != "int3" || i == 3) {
+				return syscall.EFAULT
+			}
+			return 0
+		})
+		err := patch.Switch(sites, to(1))
+		patch.SetInject(nil)
+		var we *patch.WindowError
+		if !errors.Is(err, patch.ErrNotCommitted) || !errors.As(err, &we) || we.Step != step || !errors.Is(err, syscall.EFAULT) {
+			t.Fatalf("failure at %s: %v", step, err)
+		}
+		for _, s := range sites {
+			if v, err := s.Verify(); v != 0 || err != nil || patch.Current(s) != 0 {
+				t.Fatalf("%s after abort at %s: live %d %v, current %d", s, step, v, err, patch.Current(s))
+			}
+		}
+		mustSwitch(t, 1, sites...) // the next switch works
+		mustSwitch(t, 0, sites...)
+	}
+}
+
+// TestRollForward: a failure after the commit leaves INT3 on the sites
+// with the new descriptors: they run the new variant through the handler,
+// stores below 4096 still panic as nil dereferences, and the next switch
+// finishes the rewrite.
+func TestRollForward(t *testing.T) {
+	sites := []*asm.Site{testsite.FlagSite, testsite.WideSite, testsite.CountSite, testsite.TickSite}
+	mustSwitch(t, 0, sites...)
+	patch.SetInject(func(s string, i int) syscall.Errno {
+		if s == "tails" {
+			return syscall.EIO
+		}
+		return 0
+	})
+	err := patch.Switch(sites, to(1))
+	patch.SetInject(nil)
+	if !errors.Is(err, patch.ErrRollForward) {
+		t.Fatalf("failure after commit = %v, want ErrRollForward", err)
+	}
+	for _, s := range sites {
+		if s.Live()[0] != 0xCC || patch.Current(s) != 1 {
+			t.Fatalf("%v: live % x, current %d; want INT3 and variant 1", s, s.Live(), patch.Current(s))
+		}
+	}
+	traps := patch.Traps(testsite.FlagSite)
+	var b uint8
+	testsite.Flag(&b)
+	var w [2]uint64
+	testsite.Wide(&w)
+	var c testsite.Counter
+	testsite.Count(&c)
+	tb := testsite.TickB.Load()
+	testsite.Tick()
+	if b != 2 || w != [2]uint64{0, 0x7eadbeef} || c.B != 1 || c.A != 0 || testsite.TickB.Load() != tb+1 {
+		t.Fatalf("emulated variant 1: Flag %d, Wide %x, Count %+v, TickB +%d", b, w, c, testsite.TickB.Load()-tb)
+	}
+	if patch.Traps(testsite.FlagSite) != traps+1 {
+		t.Fatalf("Flag traps %d -> %d, want one more", traps, patch.Traps(testsite.FlagSite))
+	}
+	testNilStore(t)
+	mustSwitch(t, 1, sites...) // finishes the armed sites
+	mustSwitch(t, 0, sites...)
+}
+
+// testNilStore runs Flag(nil) on the armed Flag site: the handler must not
+// store (the kernel would kill us) but send it to a stub that faults in Go
+// text, so the usual nil-dereference panic is raised and can be recovered.
+func testNilStore(t *testing.T) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(false))
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		testsite.Flag(nil)
+	}()
+	re, ok := got.(runtime.Error)
+	if !ok || !strings.Contains(re.Error(), "nil pointer dereference") {
+		t.Fatalf("Flag(nil) on an armed site: recovered %v, want a nil dereference runtime.Error", got)
+	}
+}
+
+// TestEmulateOldBeforeCommit: while INT3 is on the sites and the batch is
+// not committed, traps run the OLD variants.
+func TestEmulateOldBeforeCommit(t *testing.T) {
+	sites := []*asm.Site{testsite.FlagSite, testsite.WideSite, testsite.CountSite, testsite.TickSite}
+	mustSwitch(t, 1, sites...)
+	var b uint8
+	var w [2]uint64
+	var c testsite.Counter
+	var ta int64
+	patch.SetHookArmed(func() {
+		testsite.Flag(&b)
+		testsite.Wide(&w)
+		testsite.Count(&c)
+		a := testsite.TickA.Load()
+		testsite.Tick() // variant 1 calls tickB: TickA unchanged
+		ta = testsite.TickA.Load() - a
+	})
+	err := patch.Switch(sites, to(0))
+	patch.SetHookArmed(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b != 2 || w != [2]uint64{0, 0x7eadbeef} || c.B != 1 || ta != 0 {
+		t.Fatalf("traps before the commit ran: Flag %d, Wide %x, Count %+v, tickA %d; want the old variant 1", b, w, c, ta)
+	}
+}
