@@ -60,6 +60,8 @@ func TestSwitchEveryKind(t *testing.T) {
 			t.Fatalf("Wide variant %d: %x, want %x", v, w, want)
 		}
 	}
+	testsite.Stress.Store(true) // grow the stack and GC inside every target
+	defer testsite.Stress.Store(false)
 	for _, v := range []int{1, 0} {
 		mustSwitch(t, v, testsite.CountSite)
 		var c testsite.Counter
@@ -68,8 +70,6 @@ func TestSwitchEveryKind(t *testing.T) {
 			t.Fatalf("Count variant %d: %+v", v, c)
 		}
 	}
-	testsite.Stress.Store(true) // grow the stack and GC inside every CALL target
-	defer testsite.Stress.Store(false)
 	for _, v := range []int{1, 2, 0} {
 		mustSwitch(t, v, testsite.TickSite)
 		a, b := testsite.TickA.Load(), testsite.TickB.Load()

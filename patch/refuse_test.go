@@ -182,9 +182,11 @@ func TestRollForward(t *testing.T) {
 	var w [2]uint64
 	testsite.Wide(&w)
 	var c testsite.Counter
+	testsite.Stress.Store(true) // stack growth and GC inside targets reached by emulation
 	testsite.Count(&c)
 	tb := testsite.TickB.Load()
 	testsite.Tick()
+	testsite.Stress.Store(false)
 	if b != 2 || w != [2]uint64{0, 0x7eadbeef} || c.B != 1 || c.A != 0 || testsite.TickB.Load() != tb+1 {
 		t.Fatalf("emulated variant 1: Flag %d, Wide %x, Count %+v, TickB +%d", b, w, c, testsite.TickB.Load()-tb)
 	}

@@ -19,15 +19,27 @@ type Counter struct {
 
 // countA and countB are the JMP targets of Count: ordinary Go functions with
 // Count's signature, reached through their ABI0 wrappers.
-func countA(c *Counter) { c.A++ }
-func countB(c *Counter) { c.B++ }
+func countA(c *Counter) {
+	c.A++
+	if Stress.Load() {
+		stress()
+	}
+}
+
+func countB(c *Counter) {
+	c.B++
+	if Stress.Load() {
+		stress()
+	}
+}
 
 // TickA and TickB count the CALLs of tickA and tickB made through Tick.
 var TickA, TickB atomic.Int64
 
-// Stress makes tickA and tickB grow the stack and run a GC while they are
-// called from the site (the unwinder and the GC must cope with the return
-// address the site's CALL pushed, emulated or not).
+// Stress makes every target (countA, countB, tickA, tickB) grow the stack
+// and run a GC while it runs from its site (the unwinder, the stack copier
+// and the GC must cope with the frames the site made, with the return
+// address a CALL pushed, emulated by the trap handler or not).
 var Stress atomic.Bool
 
 func tickA() {
