@@ -11,6 +11,7 @@ var Table = append([]Decl{
 	{Pkg: testsite, Name: "Flag", Sig: "(p *uint8)", Args: 8, Pre: movDI("p"), Len: 5, Variants: []Variant{Store("one", 1, "DI", 0, 1), Store("two", 1, "DI", 0, 2)}, Post: ret, NoEscape: true},
 	{Pkg: testsite, Name: "Wide", Sig: "(p *[2]uint64)", Args: 8, Pre: movDI("p"), Len: 8, Variants: []Variant{Store("all", 8, "DI", 0, -1), Store("high", 4, "DI", 8, 0x7eadbeef), Nop("none")}, Post: ret, NoEscape: true},
 	{Pkg: testsite, Name: "Count", Sig: "(c *Counter)", Args: 8, Len: 5, Variants: []Variant{Jmp("a", "countA"), Jmp("b", "countB")}},
+	{Pkg: testsite, Name: "Release", Sig: "(l *uint8)", Args: 8, Pre: movDI("l"), Len: 5, Variants: []Variant{Store("native", 1, "DI", 0, 0), Jmp("paravirt", "releaseParavirt")}, Post: ret},
 	{Pkg: testsite, Name: "Tick", Sig: "()", Args: 0, Len: 5, Variants: []Variant{Call("a", "tickA"), Call("b", "tickB"), Nop("none")}, Post: ret},
 }, batchSites(512)...)
 

@@ -70,6 +70,14 @@ func TestSwitchEveryKind(t *testing.T) {
 			t.Fatalf("Count variant %d: %+v", v, c)
 		}
 	}
+	for _, v := range []int{1, 0} {
+		mustSwitch(t, v, testsite.ReleaseSite)
+		l, n := uint8(1), testsite.ReleaseParavirt.Load()
+		testsite.Release(&l)
+		if l != 0 || testsite.ReleaseParavirt.Load()-n != int64(v) {
+			t.Fatalf("Release variant %d: l=%d, paravirt calls %d", v, l, testsite.ReleaseParavirt.Load()-n)
+		}
+	}
 	for _, v := range []int{1, 2, 0} {
 		mustSwitch(t, v, testsite.TickSite)
 		a, b := testsite.TickA.Load(), testsite.TickB.Load()

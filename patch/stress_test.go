@@ -34,7 +34,7 @@ func churn(stop chan struct{}, wg *sync.WaitGroup) {
 	}
 }
 
-// TestStressFlip flips a JMP, a CALL and a store site between two variants
+// TestStressFlip flips a JMP, a CALL, a store and a store/JMP site between two variants
 // 100,000 times (5,000 with -short, a tenth under -race) while 8 goroutines
 // run them in loops, with GC churn and a CPU profile: every execution must
 // run exactly one variant (exact counts) and nothing may crash.
@@ -46,7 +46,7 @@ func TestStressFlip(t *testing.T) {
 	if raceEnabled {
 		flips /= 10
 	}
-	sites := []*asm.Site{testsite.CountSite, testsite.TickSite, testsite.FlagSite}
+	sites := []*asm.Site{testsite.CountSite, testsite.TickSite, testsite.FlagSite, testsite.ReleaseSite}
 	mustSwitch(t, 0, sites...)
 	if err := pprof.StartCPUProfile(io.Discard); err != nil {
 		t.Fatal(err)
@@ -82,6 +82,11 @@ func TestStressFlip(t *testing.T) {
 				if f != 1 && f != 2 {
 					r.bad = f
 				}
+				l := uint8(1)
+				testsite.Release(&l)
+				if l != 0 {
+					r.bad = 100 + l
+				}
 				r.n++
 				if r.n%1024 == 0 {
 					runtime.Gosched()
@@ -114,7 +119,7 @@ func TestStressFlip(t *testing.T) {
 	traps := patch.Traps(testsite.CountSite) + patch.Traps(testsite.TickSite) + patch.Traps(testsite.FlagSite) - traps0
 	st := patch.ReadStats()
 	t.Logf("%d flips in %v (%v/flip), %d site executions, %d emulated traps, last window %v, max %v, writer %s",
-		flips, elapsed, elapsed/time.Duration(flips), 3*total, traps, st.LastWindow, st.MaxWindow, st.Mechanism)
+		flips, elapsed, elapsed/time.Duration(flips), 4*total, traps, st.LastWindow, st.MaxWindow, st.Mechanism)
 	mustSwitch(t, 0, sites...)
 }
 

@@ -2,7 +2,8 @@
 
 // Package testsite holds the sites the tests of asm, patch and int3 switch:
 // one of each kind of variant (Flag, Wide: stores; Count: JMP tail calls to
-// Go functions; Tick: CALLs of Go functions) and 512 store sites B000..B511
+// Go functions; Release: a store or a JMP, the shape of pvlock's release;
+// Tick: CALLs of Go functions) and 512 store sites B000..B511
 // for batch switches. The site functions and their bindings are generated
 // from asm.Table into zsites_amd64.*.
 package testsite
@@ -28,6 +29,19 @@ func countA(c *Counter) {
 
 func countB(c *Counter) {
 	c.B++
+	if Stress.Load() {
+		stress()
+	}
+}
+
+// ReleaseParavirt counts the calls of releaseParavirt.
+var ReleaseParavirt atomic.Int64
+
+// releaseParavirt is the JMP target of Release's variant "paravirt": a Go
+// function with Release's signature, as pvlock's release site will have.
+func releaseParavirt(l *uint8) {
+	ReleaseParavirt.Add(1)
+	*l = 0
 	if Stress.Load() {
 		stress()
 	}

@@ -50,6 +50,19 @@ var CountSite = asm.Bind(&asm.Decl{
 	},
 }, zsiteAddr_Count(), []uintptr{zsiteAddr_countA(), zsiteAddr_countB()})
 
+// Release is the site function of site testsite.Release (declared in asm.Table).
+func Release(l *uint8)
+
+// ReleaseSite is site testsite.Release bound to this binary.
+var ReleaseSite = asm.Bind(&asm.Decl{
+	Pkg: "asm/testsite", Name: "Release", Sig: "(l *uint8)", Args: 8, Len: 5, NoEscape: false,
+	Pre: []string{"MOVQ l+0(FP), DI"}, Post: []string{"RET"},
+	Variants: []asm.Variant{
+		{Name: "native", Kind: asm.KindStore, Width: 1, Base: "DI", Disp: 0, Imm: 0, Target: "", Bytes: []byte{0xc6, 0x44, 0x27, 0x00, 0x00}},
+		{Name: "paravirt", Kind: asm.KindJmp, Width: 0, Base: "", Disp: 0, Imm: 0, Target: "releaseParavirt", Bytes: []byte{0xe9, 0x00, 0x00, 0x00, 0x00}},
+	},
+}, zsiteAddr_Release(), []uintptr{0, zsiteAddr_releaseParavirt()})
+
 // Tick is the site function of site testsite.Tick (declared in asm.Table).
 func Tick()
 
@@ -7750,6 +7763,8 @@ func zsiteAddr_Wide() uintptr
 func zsiteAddr_countA() uintptr
 func zsiteAddr_countB() uintptr
 func zsiteAddr_Count() uintptr
+func zsiteAddr_releaseParavirt() uintptr
+func zsiteAddr_Release() uintptr
 func zsiteAddr_tickA() uintptr
 func zsiteAddr_tickB() uintptr
 func zsiteAddr_Tick() uintptr

@@ -28,6 +28,15 @@ TEXT ·Count(SB), NOSPLIT|NOFRAME, $0-8
 	// slot: variant 0 "a"
 	JMP ·countA(SB)
 
+// Site testsite.Release: a 5-byte slot; variants:
+//   0 native: MOVB $0, 0(DI) = c6 44 27 00 00
+//   1 paravirt: JMP releaseParavirt = e9 00 00 00 00
+TEXT ·Release(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ l+0(FP), DI
+	// slot: variant 0 "native"
+	BYTE $0xc6; BYTE $0x44; BYTE $0x27; BYTE $0x00; BYTE $0x00
+	RET
+
 // Site testsite.Tick: a 5-byte slot; variants:
 //   0 a: CALL tickA = e8 00 00 00 00
 //   1 b: CALL tickB = e8 00 00 00 00
@@ -4668,6 +4677,14 @@ TEXT ·zsiteAddr_countB(SB), NOSPLIT|NOFRAME, $0-8
 	RET
 TEXT ·zsiteAddr_Count(SB), NOSPLIT|NOFRAME, $0-8
 	MOVQ $·Count(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+TEXT ·zsiteAddr_releaseParavirt(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ $·releaseParavirt(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+TEXT ·zsiteAddr_Release(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ $·Release(SB), AX
 	MOVQ AX, ret+0(FP)
 	RET
 TEXT ·zsiteAddr_tickA(SB), NOSPLIT|NOFRAME, $0-8
