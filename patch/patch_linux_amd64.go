@@ -62,7 +62,7 @@ var (
 	allowTracer atomic.Bool
 
 	mu    sync.Mutex // one switch at a time; guards below
-	reg   = map[*asm.Site]*int3.Site{}
+	reg   sync.Map // *asm.Site -> *int3.Site; entries are added, never changed
 	armed = map[*asm.Site]bool{} // sites left with INT3 by a failed roll-forward
 
 	switches, aborted, lastWindow, maxWindow atomic.Int64
@@ -106,7 +106,7 @@ func doInit() error {
 		return &UnavailableError{What: "sigtrap", Err: err}
 	}
 	for i, s := range ok {
-		reg[s] = rs[i]
+		reg.Store(s, rs[i])
 	}
 	if err := pickWriter(ok); err != nil {
 		return &UnavailableError{What: "text writes", Err: err}
@@ -176,6 +176,26 @@ func checkTextProt(sites []*asm.Site) error {
 	return nil
 }
 
+// register returns s's handler registration, registering it now if it was
+// bound after Init (a package initialized after the one that called Init).
+// Called with mu held.
+func register(s *asm.Site) (*int3.Site, error) {
+	if r, ok := reg.Load(s); ok {
+		return r.(*int3.Site), nil
+	}
+	if writer == writerMprotect {
+		if err := checkTextProt([]*asm.Site{s}); err != nil {
+			return nil, err
+		}
+	}
+	rs, err := int3.Register(s)
+	if err != nil {
+		return nil, err
+	}
+	reg.Store(s, rs[0])
+	return rs[0], nil
+}
+
 // Mechanism returns how text is written: "procmem" (pwrite to
 // /proc/self/mem, no page ever writable+executable) or "mprotect" (the
 // page is RWX for the write only), or "" if patching is unavailable.
@@ -209,13 +229,11 @@ func Current(s *asm.Site) int {
 	if Init() != nil {
 		return 0
 	}
-	mu.Lock()
-	r := reg[s]
-	mu.Unlock()
-	if r == nil {
+	r, ok := reg.Load(s)
+	if !ok {
 		return 0
 	}
-	return r.Current()
+	return r.(*int3.Site).Current()
 }
 
 // Traps returns how many INT3 traps on s the handler emulated.
@@ -223,13 +241,11 @@ func Traps(s *asm.Site) uint64 {
 	if Init() != nil {
 		return 0
 	}
-	mu.Lock()
-	r := reg[s]
-	mu.Unlock()
-	if r == nil {
+	r, ok := reg.Load(s)
+	if !ok {
 		return 0
 	}
-	return r.Traps()
+	return r.(*int3.Site).Traps()
 }
 
 // Stats are the patcher's counters.
@@ -305,9 +321,9 @@ func Switch(sites []*asm.Site, to func(*asm.Site) int) error {
 		if err := s.Err(); err != nil {
 			return err
 		}
-		r := reg[s]
-		if r == nil {
-			return fmt.Errorf("patch: site %s was not bound before patch.Init; %w", s.Name(), ErrUnavailable)
+		r, err := register(s)
+		if err != nil {
+			return err
 		}
 		v := to(s)
 		if v < 0 || v >= s.NumVariants() {
