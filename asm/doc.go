@@ -4,32 +4,50 @@
 //
 // # Declaring a site
 //
-// A site is one line in Table:
+// A site is one line in Table (asm/table.go). For example, pvlock's
+// release (native: store 0 to the lock byte; paravirt: tail call to a Go
+// function) and its slow-path entry (a tail call either way):
 //
 //	{Pkg: "pvlock", Name: "release", Sig: "(l *uint8)", Args: 8, Pre: movDI("l"), Len: 5,
-//	    Variants: []Variant{Store("native", 1, "DI", 0, 0), Jmp("paravirt", "releaseParavirt")}, Post: ret, NoEscape: true},
+//	    Variants: []Variant{Store("native", 1, "DI", 0, 0), Jmp("paravirt", "releaseParavirt")}, Post: ret},
+//	{Pkg: "pvlock", Name: "lockSlow", Sig: "(l *SpinLock)", Args: 8, Len: 5,
+//	    Variants: []Variant{Jmp("native", "lockSlowNative"), Jmp("paravirt", "lockSlowParavirt")}},
 //
-// then `go generate ./...` (the //go:generate line is in asm/gen.go; it runs
-// asm/internal/sitegen) writes, into the owner package directory Pkg:
+// Fields: Pkg is the owner's directory relative to the module root (its
+// last element must be the package name); Name the Go name of the site
+// function; Sig its parameters and results; Args their size in bytes (the
+// N of $0-N); Pre the assembly before the slot (movDI(arg) loads the first
+// pointer argument into DI); Len the slot length; Variants, variant 0 being
+// what the binary starts with; Post the assembly after the slot (ret is
+// {"RET"}; a site whose variants all jump needs none); NoEscape marks the
+// prototype //go:noescape when no variant lets a pointer argument escape.
+// Then run
+//
+//	go generate ./...
+//
+// (the //go:generate line is in asm/gen.go; it runs asm/internal/sitegen),
+// which writes into the owner package directory:
 //
 //   - zsites_amd64.s: the site function
-//     TEXT ·release(SB), NOSPLIT|NOFRAME, $0-8 made of the preamble Pre, the
+//     TEXT ·release(SB), NOSPLIT|NOFRAME, $0-8 made of the preamble, the
 //     slot holding variant 0 (raw BYTEs for stores and NOPs, a real
 //     `JMP ·target(SB)` / `CALL ·target(SB)` so the linker relocates it), the
-//     epilogue Post, and for CALL variants an unreachable `CALL ·target(SB)`
-//     per target after the epilogue so the linker's nosplit check sees every
+//     epilogue, and for CALL variants an unreachable `CALL ·target(SB)` per
+//     target after the epilogue so the linker's nosplit check sees every
 //     call; plus one address helper per site function and target
 //     (`MOVQ $·sym(SB), AX`: the ABI0 entry, never a Go func value, which
 //     points at an ABI wrapper);
 //   - zsites_amd64.go: the Go prototype of the site function, and
-//     `var releaseSite = asm.Bind(...)`, the site bound to this binary.
+//     `var releaseSite = asm.Bind(...)` (the Name plus "Site"), the site
+//     bound to this binary.
 //
 // Commit both files; a test (asm/internal/encode) fails when they are
-// stale. The owner package provides the targets (Go functions of the same
-// package: the linker gives them an ABI0 wrapper) and, for other platforms,
-// its own non-amd64 fallback (the generated files are amd64 only).
-// The site is then switched with package patch:
-// patch.Switch([]*asm.Site{releaseSite}, ...).
+// stale. The owner package defines the targets as ordinary Go functions in
+// the same package (the linker gives each an ABI0 wrapper, which is what
+// the JMP reaches, with the arguments where the caller put them) and, for
+// other platforms, its own non-amd64 fallback (the generated files are
+// amd64 only). It switches the site with package patch, e.g.
+// patch.NewGroup(releaseSite, lockSlowSite).Switch(1).
 //
 // # Rules every site obeys (they are checked)
 //
@@ -62,4 +80,8 @@
 // an address from a Go func value.
 //
 // Test sites of every kind live in package asm/testsite.
+//
+// Measured on this project's 2-vCPU KVM guest: a site running its variant
+// natively costs ~1.5 ns per call (a call of a tiny assembly function);
+// switching and trap costs are in package patch.
 package asm
