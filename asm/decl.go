@@ -21,6 +21,7 @@ const (
 	KindCall
 )
 
+// String returns the kind's name: nop, store, jmp or call.
 func (k Kind) String() string {
 	switch k {
 	case KindNop:

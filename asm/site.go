@@ -22,6 +22,7 @@ type MismatchError struct {
 	Reason string
 }
 
+// Error names the site, its address and the bytes, and says what to do.
 func (e *MismatchError) Error() string {
 	return fmt.Sprintf("asm: site %s at %#x holds % x: %s; rebuild after `go generate ./...` and do not patch this site",
 		e.Site, e.Addr, e.Bytes, e.Reason)

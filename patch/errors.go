@@ -37,6 +37,7 @@ type UnavailableError struct {
 	Err  error
 }
 
+// Error says what is missing and that the program keeps running.
 func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("patch: live code patching unavailable: no %s: %v; the program keeps running on the variants it was built with", e.What, e.Err)
 }
@@ -56,6 +57,7 @@ type WindowError struct {
 	Err       error
 }
 
+// Error says which step failed, whether the batch committed, and what to do.
 func (e *WindowError) Error() string {
 	if e.Committed {
 		return fmt.Sprintf("patch: switch committed, but step %s failed: %v; the sites still holding INT3 run the new variants through the trap handler; retry the switch to finish them", e.Step, e.Err)
