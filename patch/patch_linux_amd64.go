@@ -61,8 +61,8 @@ var (
 
 	allowTracer atomic.Bool
 
-	mu    sync.Mutex // one switch at a time; guards below
-	reg   sync.Map // *asm.Site -> *int3.Site; entries are added, never changed
+	mu    sync.Mutex             // one switch at a time; guards below
+	reg   sync.Map               // *asm.Site -> *int3.Site; entries are added, never changed
 	armed = map[*asm.Site]bool{} // sites left with INT3 by a failed roll-forward
 
 	switches, aborted, lastWindow, maxWindow atomic.Int64
