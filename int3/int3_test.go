@@ -6,9 +6,12 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pvswitch/pvswitch/int3"
 )
@@ -64,5 +67,31 @@ func TestForeignTrapCrashesAsBefore(t *testing.T) {
 	l2, c2 := run("with")
 	if l1 != l2 || c1 != c2 || l1 != "SIGTRAP: trace trap" {
 		t.Fatalf("without handler: %q exit %d; with handler: %q exit %d", l1, c1, l2, c2)
+	}
+}
+
+// TestKilledSIGTRAPReachesNotify: a SIGTRAP sent with kill (si_code
+// SI_USER) is not ours and reaches os/signal through the Go runtime's
+// handler.
+func TestKilledSIGTRAPReachesNotify(t *testing.T) {
+	if err := int3.Install(); err != nil {
+		t.Fatal(err)
+	}
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTRAP)
+	defer signal.Stop(c)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTRAP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-c:
+		if s != syscall.SIGTRAP {
+			t.Fatalf("got %v", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SIGTRAP sent with kill did not reach signal.Notify")
+	}
+	if err := int3.Check(); err != nil {
+		t.Fatalf("after signal.Notify(SIGTRAP): %v", err)
 	}
 }
