@@ -87,7 +87,7 @@ found_site:
 	CMPL	AX, $const_opInt3
 	JNE	not_int3_now
 
-	// Load the current descriptor: R10 = *Desc. entry.state holds
+	// Load the current descriptor: R10 = *desc. entry.state holds
 	// gen<<16 | new<<8 | old; the new variant is current once commitGen >= gen.
 	MOVQ	·commitGen(SB), CX
 	MOVQ	entry_state(R9), AX
@@ -139,7 +139,7 @@ stall_done:
 	LOCK
 	INCQ	(R11)(BX*1)
 
-	MOVQ	Desc_Kind(R10), AX
+	MOVQ	desc_Kind(R10), AX
 	CMPQ	AX, $const_kindStore
 	JEQ	emulate_store
 	CMPQ	AX, $const_kindJmp
@@ -148,14 +148,14 @@ stall_done:
 	JEQ	emulate_call
 
 	// NOP: continue after the site.
-	MOVQ	Desc_Len(R10), AX
+	MOVQ	desc_Len(R10), AX
 	ADDQ	R8, AX
 	MOVQ	AX, UC_RIP(DX)
 	JMP	done
 
 emulate_jmp:
 	// JMP: the tail call's target.
-	MOVQ	Desc_Target(R10), AX
+	MOVQ	desc_Target(R10), AX
 	MOVQ	AX, UC_RIP(DX)
 	JMP	done
 
@@ -164,24 +164,24 @@ emulate_call:
 	// interrupted stack, go to the target.
 	MOVQ	UC_RSP(DX), AX
 	SUBQ	$8, AX
-	MOVQ	Desc_Len(R10), BX
+	MOVQ	desc_Len(R10), BX
 	ADDQ	R8, BX
 	MOVQ	BX, (AX)
 	MOVQ	AX, UC_RSP(DX)
-	MOVQ	Desc_Target(R10), BX
+	MOVQ	desc_Target(R10), BX
 	MOVQ	BX, UC_RIP(DX)
 	JMP	done
 
 emulate_store:
 	// Store: AX = base register (from the ucontext) + disp; one store of
 	// the declared width, never a wider read-modify-write.
-	MOVQ	Desc_RegOff(R10), AX
+	MOVQ	desc_RegOff(R10), AX
 	MOVQ	(DX)(AX*1), AX
-	ADDQ	Desc_Disp(R10), AX
+	ADDQ	desc_Disp(R10), AX
 	CMPQ	AX, $const_nilLimit
 	JCS	store_to_nil
-	MOVQ	Desc_Imm(R10), BX
-	MOVQ	Desc_Width(R10), CX
+	MOVQ	desc_Imm(R10), BX
+	MOVQ	desc_Width(R10), CX
 	CMPQ	CX, $1
 	JEQ	store1
 	CMPQ	CX, $2
@@ -199,7 +199,7 @@ store2:
 store4:
 	MOVL	BX, (AX)
 stored:
-	MOVQ	Desc_Len(R10), AX
+	MOVQ	desc_Len(R10), AX
 	ADDQ	R8, AX
 	MOVQ	AX, UC_RIP(DX)
 	JMP	done
@@ -209,7 +209,7 @@ store_to_nil:
 	// kernel would kill the process). Resume at a stub in Go text that
 	// stores through the same register and faults there, so Go reports
 	// the nil dereference as usual.
-	MOVQ	Desc_NilStub(R10), AX
+	MOVQ	desc_NilStub(R10), AX
 	MOVQ	AX, UC_RIP(DX)
 
 done:

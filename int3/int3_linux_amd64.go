@@ -47,10 +47,10 @@ type sigactiont struct {
 	mask     uint64
 }
 
-// Desc is one variant's emulation descriptor, read by the handler. It is
+// desc is one variant's emulation descriptor, read by the handler. It is
 // immutable once its site is registered and never freed (the site keeps
 // it). Offsets are taken by the handler from go_asm.h.
-type Desc struct {
+type desc struct {
 	Kind    uint64  // asm.Kind
 	Len     uint64  // slot length: where execution continues after the site
 	RegOff  uint64  // KindStore: offset in ucontext of the base register
@@ -91,7 +91,7 @@ type paddedCount struct {
 type entry struct {
 	addr   uintptr
 	state  uint64 // atomic: gen<<stateGen | new<<8 | old (variant indexes)
-	descs  [asm.MaxVariants]*Desc
+	descs  [asm.MaxVariants]*desc
 	firsts [asm.MaxVariants]byte // first byte of each variant: a late trap sees one of these
 	nvar   uint64
 	traps  [trapShard]paddedCount
@@ -240,9 +240,9 @@ func sortEntries(es []*entry) {
 	}
 }
 
-func descOf(s *asm.Site, i int) *Desc {
+func descOf(s *asm.Site, i int) *desc {
 	v := s.Variant(i)
-	d := &Desc{Kind: uint64(v.Kind), Len: uint64(s.Len()), Target: s.Target(i)}
+	d := &desc{Kind: uint64(v.Kind), Len: uint64(s.Len()), Target: s.Target(i)}
 	if v.Kind == asm.KindStore {
 		r := asm.RegNum(v.Base)
 		d.RegOff = uint64(ucGregs + 8*gregIndex[r])

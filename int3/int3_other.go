@@ -4,9 +4,6 @@ package int3
 
 import "github.com/pvswitch/pvswitch/asm"
 
-// Desc is one variant's emulation descriptor (linux/amd64 only).
-type Desc struct{}
-
 // Site is a site registered with the handler (linux/amd64 only).
 type Site struct{}
 
