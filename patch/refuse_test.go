@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"errors"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -238,5 +239,27 @@ func TestEmulateOldBeforeCommit(t *testing.T) {
 	}
 	if b != 2 || w != [2]uint64{0, 0x7eadbeef} || c.B != 1 || ta != 0 {
 		t.Fatalf("traps before the commit ran: Flag %d, Wide %x, Count %+v, tickA %d; want the old variant 1", b, w, c, ta)
+	}
+}
+
+// TestWriterFromEnv: PVSWITCH_PATCH_WRITER=mprotect selects the fallback
+// writer at Init (checked in a subprocess, since Init runs once).
+func TestWriterFromEnv(t *testing.T) {
+	if want := os.Getenv("PVSWITCH_WANT_MECHANISM"); want != "" {
+		if got := patch.Mechanism(); got != want {
+			t.Fatalf("Mechanism = %q, want %q", got, want)
+		}
+		mustSwitch(t, 1, testsite.FlagSite)
+		mustSwitch(t, 0, testsite.FlagSite)
+		if wx := wxMappings(t); len(wx) > 0 {
+			t.Fatalf("W+X mappings: %q", wx)
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWriterFromEnv$", "-test.v")
+	cmd.Env = append(os.Environ(), "PVSWITCH_PATCH_WRITER=mprotect", "PVSWITCH_WANT_MECHANISM=mprotect")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestWriterFromEnv") {
+		t.Fatalf("subprocess: %v\n%s", err, out)
 	}
 }
