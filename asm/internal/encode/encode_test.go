@@ -28,6 +28,22 @@ func TestGeneratedUpToDate(t *testing.T) {
 			t.Errorf("%s is stale; run `go generate ./...` and commit it", name)
 		}
 	}
+	// No generated file may remain for a package that declares no site.
+	err = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || (d.Name() != encode.AsmFile && d.Name() != encode.GoFile) {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if _, ok := files[filepath.ToSlash(rel)]; !ok {
+			if b, _ := os.ReadFile(p); bytes.HasPrefix(b, []byte(encode.Header)) {
+				t.Errorf("%s declares no site in asm.Table any more; run `go generate ./...` to remove it", rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestVariantLengths(t *testing.T) {

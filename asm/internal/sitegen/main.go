@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/pvswitch/pvswitch/asm"
 	"github.com/pvswitch/pvswitch/asm/internal/encode"
@@ -45,6 +46,31 @@ func main() {
 		check(os.MkdirAll(filepath.Dir(p), 0o755))
 		check(os.WriteFile(p, files[n], 0o644))
 	}
+	// Remove generated files of packages that no longer declare sites.
+	check(filepath.WalkDir(*root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() != "." && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || (d.Name() != encode.AsmFile && d.Name() != encode.GoFile) {
+			return nil
+		}
+		rel, err := filepath.Rel(*root, p)
+		if err != nil {
+			return err
+		}
+		if _, ok := files[filepath.ToSlash(rel)]; ok {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && strings.HasPrefix(string(b), encode.Header) {
+			fmt.Fprintf(os.Stderr, "sitegen: removing stale %s\n", rel)
+			return os.Remove(p)
+		}
+		return err
+	}))
 }
 
 func check(err error) {
