@@ -143,6 +143,12 @@ func (d *Decl) Check() error {
 			if v.Width != 1 && v.Width != 2 && v.Width != 4 && v.Width != 8 {
 				return fmt.Errorf("asm: site %s variant %d: store width %d, want 1, 2, 4 or 8", d.FullName(), i, v.Width)
 			}
+			if v.Width == 8 && v.Imm != int64(int32(v.Imm)) {
+				return fmt.Errorf("asm: site %s variant %d: a 64-bit store takes a sign-extended 32-bit immediate, not %#x", d.FullName(), i, v.Imm)
+			}
+			if v.Width < 8 && (v.Imm >= 1<<(8*v.Width) || v.Imm < -(1<<(8*v.Width-1))) {
+				return fmt.Errorf("asm: site %s variant %d: immediate %#x does not fit %d bytes", d.FullName(), i, v.Imm, v.Width)
+			}
 			if RegNum(v.Base) < 0 {
 				return fmt.Errorf("asm: site %s variant %d: unknown base register %q", d.FullName(), i, v.Base)
 			}

@@ -101,3 +101,16 @@ func TestCheckInstRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRefusesImmediates(t *testing.T) {
+	for _, v := range []asm.Variant{
+		asm.Store("s", 8, "DI", 0, 1<<40),
+		asm.Store("s", 1, "DI", 0, 256),
+		asm.Store("s", 2, "DI", 0, -40000),
+	} {
+		d := asm.Decl{Pkg: "p", Name: "s", Len: 8, Variants: []asm.Variant{v, asm.Nop("n")}}
+		if err := d.Check(); err == nil {
+			t.Errorf("%+v accepted", v)
+		}
+	}
+}
