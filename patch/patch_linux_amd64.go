@@ -292,7 +292,8 @@ type op struct {
 // was replaced (int3.ErrReplaced), a tracer is attached (ErrTracer), a
 // site's bytes are not the variant the handler says (asm.ErrMismatch), or
 // a variant index is out of range (ErrVariant); see WindowError for
-// failures inside the window.
+// failures inside the window. to is called with the switch lock held and
+// must not call package patch.
 func Switch(sites []*asm.Site, to func(*asm.Site) int) error {
 	if err := Init(); err != nil {
 		return err
