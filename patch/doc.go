@@ -77,15 +77,17 @@
 //
 // (Checked: the second command fails deterministically.)
 //
-// # Measured (this project's 2-vCPU KVM guest, AMD EPYC, Go 1.26.8)
+// # Measured (this project's 2-vCPU KVM guest, AMD EPYC, Go 1.26.8, quiet machine)
 //
-//	one emulated trap (signal delivery + emulation)   3.2-3.3 us (store, jmp, call); native site 1.5 ns
-//	  of which the handler's own work                  ~6 ns (int3 BenchmarkHandlerOnly)
-//	membarrier SYNC_CORE                              0.7 us other CPU idle, 1.3 us other CPU busy
-//	Switch latency, 8 goroutines running the sites    1 site 109 us, 8: 155 us, 64: 0.70 ms, 512: 5.5 ms
-//	  (max pinned window seen: 5-13 ms, the OS preempting the pinned thread on 2 oversubscribed CPUs)
-//	stress: 100,000 flips of 3 sites under 8 runners  ~20 s, ~200 us per flip, exact counts
+//	one emulated trap (signal delivery + emulation)   2.5 us store, 2.6-2.7 us jmp and call; native site 1.4 ns
+//	  of which the handler's own work                  ~5 ns (int3 BenchmarkHandlerOnly)
+//	membarrier SYNC_CORE                              0.64 us other CPU idle, 10-13 us other CPU running our thread
+//	Switch latency, 8 goroutines running the sites    1 site 65-74 us, 8: 102-116 us, 64: 0.36-0.39 ms, 512: 2.35 ms
+//	  max pinned window seen: 2-21 ms (the OS preempts the pinned thread: 8 runners on 2 CPUs)
+//	stress: 100,000 flips of 4 sites under 8 runners  ~20 s (~200 us per flip), exact counts
 //
-// The target of 3 us per trap is missed by ~10% on this VM: the cost is
-// the kernel's signal delivery and sigreturn, not the handler.
+// The cost of a trap is the kernel's signal delivery and sigreturn, not the
+// handler; with another test binary running on the VM it rose to 3.3 us.
+// A batch's cost is dominated by three pwrites per site (~2.7 us each) and
+// three SYNC_CORE per batch.
 package patch
