@@ -43,6 +43,13 @@ func mustSwitch(t testing.TB, v int, sites ...*asm.Site) {
 
 // TestSwitchEveryKind switches a site of each kind and runs every variant.
 func TestSwitchEveryKind(t *testing.T) {
+	before := patch.ReadStats()
+	defer func() {
+		after := patch.ReadStats()
+		if after.Switches <= before.Switches || after.LastWindow <= 0 || after.MaxWindow < after.LastWindow || after.Mechanism == "" {
+			t.Errorf("stats did not move: before %+v, after %+v", before, after)
+		}
+	}()
 	var b uint8
 	for _, v := range []int{1, 0, 1, 0} {
 		mustSwitch(t, v, testsite.FlagSite)

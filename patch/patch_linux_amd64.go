@@ -55,9 +55,8 @@ func poke(dst, src, n uintptr)
 var (
 	initOnce sync.Once
 	initErr  error
-	writer   string               // writerProcMem or writerMprotect
-	memFD    = -1                 // /proc/self/mem, opened once, before any window
-	textProt = map[uintptr]bool{} // pages (of sites) checked to be r-x, for the mprotect writer
+	writer   string // writerProcMem or writerMprotect
+	memFD    = -1   // /proc/self/mem, opened once, before any window
 
 	allowTracer atomic.Bool
 
@@ -170,7 +169,6 @@ func checkTextProt(sites []*asm.Site) error {
 			if !ok || m.perms[:3] != "r-x" {
 				return fmt.Errorf("site %s: page %#x is not mapped r-x (%q); the mprotect writer would change its protection", s.Name(), p, m.perms)
 			}
-			textProt[p] = true
 		}
 	}
 	return nil
