@@ -212,7 +212,8 @@ func CheckInst(d *Decl, i int, b []byte, pc, target uintptr) error {
 			return bad(fmt.Sprintf("want a %d-byte MOV store", v.Width))
 		}
 		m, ok := inst.Args[0].(x86asm.Mem)
-		if !ok || m.Segment != 0 || m.Index != 0 || int(m.Base-x86asm.RAX) != RegNum(v.Base) || m.Disp != int64(v.Disp) {
+		// x86asm reports a disp32 zero-extended: compare its low 32 bits.
+		if !ok || m.Segment != 0 || m.Index != 0 || int(m.Base-x86asm.RAX) != RegNum(v.Base) || int32(m.Disp) != v.Disp {
 			return bad(fmt.Sprintf("want destination %d(%s)", v.Disp, v.Base))
 		}
 		imm, ok := inst.Args[1].(x86asm.Imm)
