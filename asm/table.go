@@ -10,6 +10,7 @@ var Table = append([]Decl{
 	// Test sites (asm/testsite): one of each kind of variant.
 	{Pkg: testsite, Name: "Flag", Sig: "(p *uint8)", Args: 8, Pre: movDI("p"), Len: 5, Variants: []Variant{Store("one", 1, "DI", 0, 1), Store("two", 1, "DI", 0, 2)}, Post: ret, NoEscape: true},
 	{Pkg: testsite, Name: "Wide", Sig: "(p *[2]uint64)", Args: 8, Pre: movDI("p"), Len: 8, Variants: []Variant{Store("all", 8, "DI", 0, -1), Store("high", 4, "DI", 8, 0x7eadbeef), Nop("none")}, Post: ret, NoEscape: true},
+	{Pkg: testsite, Name: "Back", Sig: "(p *[2]uint64)", Args: 8, Pre: []string{"MOVQ p+0(FP), R13", "ADDQ $16, R13"}, Len: 8, Variants: []Variant{Store("low", 4, "R13", -16, 0x11111111), Store("high", 2, "R13", -8, -2)}, Post: ret, NoEscape: true},
 	{Pkg: testsite, Name: "Count", Sig: "(c *Counter)", Args: 8, Len: 5, Variants: []Variant{Jmp("a", "countA"), Jmp("b", "countB")}},
 	{Pkg: testsite, Name: "Release", Sig: "(l *uint8)", Args: 8, Pre: movDI("l"), Len: 5, Variants: []Variant{Store("native", 1, "DI", 0, 0), Jmp("paravirt", "releaseParavirt")}, Post: ret},
 	{Pkg: testsite, Name: "Tick", Sig: "()", Args: 0, Len: 5, Variants: []Variant{Call("a", "tickA"), Call("b", "tickB"), Nop("none")}, Post: ret},

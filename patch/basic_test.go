@@ -67,6 +67,14 @@ func TestSwitchEveryKind(t *testing.T) {
 			t.Fatalf("Wide variant %d: %x, want %x", v, w, want)
 		}
 	}
+	for _, v := range []int{1, 0} { // R13 base, negative displacements, 4- and 2-byte stores
+		mustSwitch(t, v, testsite.BackSite)
+		var w [2]uint64
+		testsite.Back(&w)
+		if want := [2][2]uint64{{0x11111111, 0}, {0, 0xfffe}}[v]; w != want {
+			t.Fatalf("Back variant %d: %x, want %x", v, w, want)
+		}
+	}
 	testsite.Stress.Store(true) // grow the stack and GC inside every target
 	defer testsite.Stress.Store(false)
 	for _, v := range []int{1, 0} {

@@ -159,7 +159,7 @@ func TestAbortBeforeCommit(t *testing.T) {
 // stores below 4096 still panic as nil dereferences, and the next switch
 // finishes the rewrite.
 func TestRollForward(t *testing.T) {
-	sites := []*asm.Site{testsite.FlagSite, testsite.WideSite, testsite.CountSite, testsite.TickSite}
+	sites := []*asm.Site{testsite.FlagSite, testsite.WideSite, testsite.CountSite, testsite.TickSite, testsite.BackSite}
 	mustSwitch(t, 0, sites...)
 	patch.SetInject(func(s string, i int) syscall.Errno {
 		if s == "tails" {
@@ -188,8 +188,10 @@ func TestRollForward(t *testing.T) {
 	tb := testsite.TickB.Load()
 	testsite.Tick()
 	testsite.Stress.Store(false)
-	if b != 2 || w != [2]uint64{0, 0x7eadbeef} || c.B != 1 || c.A != 0 || testsite.TickB.Load() != tb+1 {
-		t.Fatalf("emulated variant 1: Flag %d, Wide %x, Count %+v, TickB +%d", b, w, c, testsite.TickB.Load()-tb)
+	var bk [2]uint64
+	testsite.Back(&bk)
+	if b != 2 || w != [2]uint64{0, 0x7eadbeef} || c.B != 1 || c.A != 0 || testsite.TickB.Load() != tb+1 || bk != [2]uint64{0, 0xfffe} {
+		t.Fatalf("emulated variant 1: Flag %d, Wide %x, Count %+v, TickB +%d, Back %x", b, w, c, testsite.TickB.Load()-tb, bk)
 	}
 	if patch.Traps(testsite.FlagSite) != traps+1 {
 		t.Fatalf("Flag traps %d -> %d, want one more", traps, patch.Traps(testsite.FlagSite))

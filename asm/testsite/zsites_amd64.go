@@ -37,6 +37,21 @@ var WideSite = asm.Bind(&asm.Decl{
 	},
 }, zsiteAddr_Wide(), []uintptr{0, 0, 0})
 
+// Back is the site function of site testsite.Back (declared in asm.Table).
+//
+//go:noescape
+func Back(p *[2]uint64)
+
+// BackSite is site testsite.Back bound to this binary.
+var BackSite = asm.Bind(&asm.Decl{
+	Pkg: "asm/testsite", Name: "Back", Sig: "(p *[2]uint64)", Args: 8, Len: 8, NoEscape: true,
+	Pre: []string{"MOVQ p+0(FP), R13", "ADDQ $16, R13"}, Post: []string{"RET"},
+	Variants: []asm.Variant{
+		{Name: "low", Kind: asm.KindStore, Width: 4, Base: "R13", Disp: -16, Imm: 286331153, Target: "", Bytes: []byte{0x41, 0xc7, 0x45, 0xf0, 0x11, 0x11, 0x11, 0x11}},
+		{Name: "high", Kind: asm.KindStore, Width: 2, Base: "R13", Disp: -8, Imm: -2, Target: "", Bytes: []byte{0x66, 0x41, 0xc7, 0x44, 0x25, 0xf8, 0xfe, 0xff}},
+	},
+}, zsiteAddr_Back(), []uintptr{0, 0})
+
 // Count is the site function of site testsite.Count (declared in asm.Table).
 func Count(c *Counter)
 
@@ -7760,6 +7775,7 @@ var B511Site = asm.Bind(&asm.Decl{
 // Address helpers (ABI0 entries), in zsites_amd64.s.
 func zsiteAddr_Flag() uintptr
 func zsiteAddr_Wide() uintptr
+func zsiteAddr_Back() uintptr
 func zsiteAddr_countA() uintptr
 func zsiteAddr_countB() uintptr
 func zsiteAddr_Count() uintptr

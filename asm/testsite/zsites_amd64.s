@@ -21,6 +21,16 @@ TEXT ·Wide(SB), NOSPLIT|NOFRAME, $0-8
 	BYTE $0x48; BYTE $0xc7; BYTE $0x47; BYTE $0x00; BYTE $0xff; BYTE $0xff; BYTE $0xff; BYTE $0xff
 	RET
 
+// Site testsite.Back: a 8-byte slot; variants:
+//   0 low: MOVL $286331153, -16(R13) = 41 c7 45 f0 11 11 11 11
+//   1 high: MOVW $-2, -8(R13) = 66 41 c7 44 25 f8 fe ff
+TEXT ·Back(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ p+0(FP), R13
+	ADDQ $16, R13
+	// slot: variant 0 "low"
+	BYTE $0x41; BYTE $0xc7; BYTE $0x45; BYTE $0xf0; BYTE $0x11; BYTE $0x11; BYTE $0x11; BYTE $0x11
+	RET
+
 // Site testsite.Count: a 5-byte slot; variants:
 //   0 a: JMP countA = e9 00 00 00 00
 //   1 b: JMP countB = e9 00 00 00 00
@@ -4665,6 +4675,10 @@ TEXT ·zsiteAddr_Flag(SB), NOSPLIT|NOFRAME, $0-8
 	RET
 TEXT ·zsiteAddr_Wide(SB), NOSPLIT|NOFRAME, $0-8
 	MOVQ $·Wide(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+TEXT ·zsiteAddr_Back(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ $·Back(SB), AX
 	MOVQ AX, ret+0(FP)
 	RET
 TEXT ·zsiteAddr_countA(SB), NOSPLIT|NOFRAME, $0-8
