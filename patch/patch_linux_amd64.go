@@ -254,11 +254,21 @@ type Stats struct {
 	MaxWindow  time.Duration // longest pinned window so far
 	Mechanism  string        // Mechanism()
 	InFlight   int64         // trap handlers running now
+	Armed      int           // sites left on INT3 by a failed roll-forward (switch them again to finish)
 }
 
 // ReadStats returns the current counters.
 func ReadStats() Stats {
+	mu.Lock()
+	n := 0
+	for _, a := range armed {
+		if a {
+			n++
+		}
+	}
+	mu.Unlock()
 	return Stats{
+		Armed:      n,
 		Switches:   switches.Load(),
 		Aborted:    aborted.Load(),
 		LastWindow: time.Duration(lastWindow.Load()),

@@ -37,6 +37,7 @@ type Stats struct {
 	MaxWindow  time.Duration
 	Mechanism  string
 	InFlight   int64
+	Armed      int
 }
 
 // ReadStats returns zero counters on this platform.

@@ -172,6 +172,9 @@ func TestRollForward(t *testing.T) {
 	if !errors.Is(err, patch.ErrRollForward) {
 		t.Fatalf("failure after commit = %v, want ErrRollForward", err)
 	}
+	if a := patch.ReadStats().Armed; a != len(sites) {
+		t.Fatalf("Stats.Armed = %d after a failed roll-forward of %d sites", a, len(sites))
+	}
 	for _, s := range sites {
 		if s.Live()[0] != 0xCC || patch.Current(s) != 1 {
 			t.Fatalf("%v: live % x, current %d; want INT3 and variant 1", s, s.Live(), patch.Current(s))
@@ -198,6 +201,9 @@ func TestRollForward(t *testing.T) {
 	}
 	testNilStore(t)
 	mustSwitch(t, 1, sites...) // finishes the armed sites
+	if a := patch.ReadStats().Armed; a != 0 {
+		t.Fatalf("Stats.Armed = %d after finishing", a)
+	}
 	mustSwitch(t, 0, sites...)
 }
 
