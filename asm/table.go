@@ -7,6 +7,11 @@ import "fmt"
 // zsites_amd64.s and zsites_amd64.go of the owner packages. See the package
 // documentation for the fields and the rules a site obeys.
 var Table = append([]Decl{
+	// pvlock's lock-op sites (see pvlock/sites.go). Variant 0 is the
+	// paravirt variant, the one the binary is built with.
+	{Pkg: "pvlock", Name: "release", Sig: "(l *SpinLock)", Args: 8, Pre: movDI("l"), Len: 5, Variants: []Variant{Jmp("paravirt", "unlockParavirtEntry"), Store("native", 1, "DI", 0, 0)}, Post: ret, NoEscape: true},
+	{Pkg: "pvlock", Name: "lockSlowEntry", Sig: "(l *SpinLock) bool", Args: 9, Len: 5, Variants: []Variant{Jmp("paravirt", "lockSlowParavirtEntry"), Jmp("native", "lockSlowNativeEntry")}, NoEscape: true},
+
 	// Test sites (asm/testsite): one of each kind of variant.
 	{Pkg: testsite, Name: "Flag", Sig: "(p *uint8)", Args: 8, Pre: movDI("p"), Len: 5, Variants: []Variant{Store("one", 1, "DI", 0, 1), Store("two", 1, "DI", 0, 2)}, Post: ret, NoEscape: true},
 	{Pkg: testsite, Name: "Wide", Sig: "(p *[2]uint64)", Args: 8, Pre: movDI("p"), Len: 8, Variants: []Variant{Store("all", 8, "DI", 0, -1), Store("high", 4, "DI", 8, 0x7eadbeef), Nop("none")}, Post: ret, NoEscape: true},

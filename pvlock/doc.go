@@ -34,7 +34,7 @@
 //	native waiter                     0 -> 1                          read-only spin (TTAS), then CMPXCHG
 //	paravirt waiter, before sleeping  0 -> 1, 1 -> 3                  CMPXCHG
 //	paravirt waiter, after sleeping   0 -> 3 (acquire), 1|3 -> 3      XCHG (Drepper's mutex 3)
-//	native release                    1 -> 0, 3 -> 0 (!)              plain MOVB $0
+//	native release                    1 -> 0, 3 -> 0 (!)              plain MOVL $0
 //	paravirt release                  1 -> 0                          LOCK CMPXCHG
 //	paravirt release, slow            3 -> 0, then kick one sleeper   XCHG, runtime semaphore
 //

@@ -48,10 +48,9 @@ func ParseMode(s string) (Mode, error) {
 	return Native, fmt.Errorf("pvlock: unknown mode %q: want \"native\" or \"paravirt\"", s)
 }
 
-// processMode is the variant SpinLock's methods run. It is written once, by
-// package initialization, before any goroutine can call a SpinLock method,
-// and never again.
-var processMode = modeFromEnv(os.LookupEnv, log.Printf)
+func init() {
+	setup(modeFromEnv(os.LookupEnv, log.Printf), log.Printf)
+}
 
 // modeFromEnv reads EnvMode; an invalid value is reported with logf and the
 // default is used.
@@ -67,6 +66,3 @@ func modeFromEnv(lookup func(string) (string, bool), logf func(string, ...any)) 
 	}
 	return m
 }
-
-// CurrentMode returns the process-wide mode that SpinLock's methods run.
-func CurrentMode() Mode { return processMode }

@@ -21,7 +21,7 @@ func (l *SpinLock) lockSlowNative() {
 	}
 }
 
-// unlockNative is the native release: one plain byte store. It cannot tell
+// unlockNative is the native release: one plain 32-bit store. It cannot tell
 // whether the lock was held, and over lockedParked it loses the wakeup (the
 // unsafe pair in the package doc).
 func (l *SpinLock) unlockNative() {

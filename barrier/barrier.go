@@ -1,0 +1,158 @@
+package barrier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pvswitch/pvswitch/internal/shard"
+)
+
+// Gate values.
+const (
+	open   = 0
+	closed = 1
+)
+
+// Token is what Enter returns and Exit takes back: the shard the op counted
+// itself on.
+type Token struct{ shard int }
+
+// ErrBusy is returned (wrapped) by Drain when the count did not reach zero
+// within the bound or before the context ended.
+var ErrBusy = errors.New("barrier: slow-path operations did not drain")
+
+// Barrier is one counting barrier. The zero value is an open barrier with
+// state 0. A Barrier must not be copied after first use.
+type Barrier struct {
+	count shard.Counter // active ops, per shard
+	gate  atomic.Uint32 // open or closed; closed only with an XCHG
+	state atomic.Uint32 // the published state (the mode); changed only while closed
+
+	// opened is closed by Open to wake the goroutines waiting at the gate;
+	// Close installs a fresh one. Guarded by mu for writers; read atomically.
+	mu     sync.Mutex
+	opened atomic.Pointer[chan struct{}]
+}
+
+// Enter counts an op of variant want. It returns ok = false, having
+// un-counted, when the gate is closed or the published state is not want:
+// the caller must then Wait and re-run its site from the top.
+func (b *Barrier) Enter(want uint32) (t Token, ok bool) {
+	stall(StallBeforeCount)
+	t.shard = b.count.Add(1) // LOCK XADD: a full fence before the loads below
+	stall(StallBeforeCheck)
+	if validateSkipped || b.gate.Load() == open && b.state.Load() == want {
+		return t, true
+	}
+	b.Exit(t)
+	return Token{}, false
+}
+
+// Exit un-counts the op that Enter counted, on the shard Enter used,
+// wherever the goroutine now runs.
+func (b *Barrier) Exit(t Token) {
+	b.count.AddAt(exitShard(t.shard), -1)
+}
+
+// State returns the published state.
+func (b *Barrier) State() uint32 { return b.state.Load() }
+
+// IsOpen reports whether the gate is open.
+func (b *Barrier) IsOpen() bool { return b.gate.Load() == open }
+
+// Wait blocks the calling goroutine, uncounted, while the gate is closed.
+// Every retryEvery it calls retry (the caller's variant-neutral fast path,
+// such as one compare-and-swap on the lock word) and returns true at once if
+// retry succeeds. It returns false when the gate opens (after a commit or an
+// abort); the caller then re-runs its site.
+func (b *Barrier) Wait(retryEvery time.Duration, retry func() bool) bool {
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for b.gate.Load() != open {
+		ch := b.opened.Load()
+		if ch == nil || b.gate.Load() == open {
+			break
+		}
+		if t == nil {
+			t = time.NewTimer(retryEvery)
+		} else {
+			t.Reset(retryEvery)
+		}
+		select {
+		case <-*ch:
+		case <-t.C:
+			if retry() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Close closes the gate with a fencing store (XCHG), after which every op
+// that Enters backs off. Only the switcher calls Close, and only one switch
+// runs at a time.
+func (b *Barrier) Close() {
+	b.mu.Lock()
+	ch := make(chan struct{})
+	b.opened.Store(&ch)
+	b.mu.Unlock()
+	closeGate(&b.gate) // XCHG, or a plain store under pvswitch_plaingate
+}
+
+// Drained reports whether every shard of the count is zero. Exact after
+// Close: see the package doc.
+func (b *Barrier) Drained() bool {
+	return b.count.AllZero()
+}
+
+// Drain waits, sleeping with backoff and never pinned, until Drained or
+// until bound has passed or ctx is done; then it returns an error matching
+// ErrBusy (and, if the context ended, ctx.Err()). The gate must be closed.
+func (b *Barrier) Drain(ctx context.Context, bound time.Duration) error {
+	if drainSkipped {
+		return nil // fault injection: pvswitch_nodrain
+	}
+	deadline := time.Now().Add(bound)
+	sleep := 5 * time.Microsecond
+	for !b.Drained() {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w within %v: %d still active", ErrBusy, bound, b.count.Sum())
+		}
+		t := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		sleep = min(2*sleep, time.Millisecond)
+	}
+	return nil
+}
+
+// Open publishes state (the same state to abort, a new one to commit) and
+// opens the gate, waking every goroutine waiting in Wait.
+func (b *Barrier) Open(state uint32) {
+	b.state.Store(state)
+	b.gate.Store(open)
+	b.mu.Lock()
+	if ch := b.opened.Load(); ch != nil {
+		close(*ch)
+		b.opened.Store(nil)
+	}
+	b.mu.Unlock()
+}
+
+// Active returns the number of counted ops, summed over shards.
+func (b *Barrier) Active() int64 { return b.count.Sum() }

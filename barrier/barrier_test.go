@@ -1,0 +1,217 @@
+package barrier
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const (
+	stateA = 0
+	stateB = 1
+)
+
+func TestEnterExit(t *testing.T) {
+	var b Barrier
+	tok, ok := b.Enter(stateA)
+	if !ok {
+		t.Fatal("Enter on an open barrier with the matching state failed")
+	}
+	if b.Drained() || b.Active() != 1 {
+		t.Fatalf("after Enter: Drained=%v Active=%d", b.Drained(), b.Active())
+	}
+	b.Exit(tok)
+	if !b.Drained() || b.Active() != 0 {
+		t.Fatalf("after Exit: Drained=%v Active=%d", b.Drained(), b.Active())
+	}
+	if _, ok := b.Enter(stateB); ok {
+		t.Fatal("Enter with a state other than the published one succeeded")
+	}
+	if !b.Drained() {
+		t.Fatal("a refused Enter left a count behind")
+	}
+	b.Close()
+	if _, ok := b.Enter(stateA); ok {
+		t.Fatal("Enter through a closed gate succeeded")
+	}
+	if !b.Drained() {
+		t.Fatal("a refused Enter left a count behind")
+	}
+	b.Open(stateB)
+	if b.State() != stateB || !b.IsOpen() {
+		t.Fatalf("after Open(B): state %d open %v", b.State(), b.IsOpen())
+	}
+	if _, ok := b.Enter(stateA); ok {
+		t.Fatal("Enter of the old state after a commit succeeded")
+	}
+	tok, ok = b.Enter(stateB)
+	if !ok {
+		t.Fatal("Enter of the new state failed")
+	}
+	b.Exit(tok)
+}
+
+// TestExitOnAnotherP: an op that leaves on another P than it entered on
+// still leaves every shard at zero.
+func TestExitOnAnotherP(t *testing.T) {
+	var b Barrier
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5000 {
+				tok, ok := b.Enter(stateA)
+				if !ok {
+					t.Error("Enter failed on an open barrier")
+					return
+				}
+				runtime.Gosched() // may resume on another P
+				b.Exit(tok)
+			}
+		}()
+	}
+	wg.Wait()
+	if !b.Drained() {
+		t.Fatalf("shards not all zero after every op left (sum %d)", b.Active())
+	}
+}
+
+func TestDrainBusyWithinBound(t *testing.T) {
+	var b Barrier
+	tok, _ := b.Enter(stateA)
+	b.Close()
+	start := time.Now()
+	err := b.Drain(context.Background(), 20*time.Millisecond)
+	took := time.Since(start)
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("Drain with an op still counted: %v, want ErrBusy", err)
+	}
+	if took < 20*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("Drain gave up after %v, want just past its 20ms bound", took)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Drain(ctx, time.Hour); !errors.Is(err, ErrBusy) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Drain with a cancelled context: %v, want ErrBusy and context.Canceled", err)
+	}
+	go func() { time.Sleep(5 * time.Millisecond); b.Exit(tok) }()
+	if err := b.Drain(context.Background(), 5*time.Second); err != nil {
+		t.Fatalf("Drain after the op leaves: %v", err)
+	}
+	b.Open(stateA)
+}
+
+func TestWaitWokenByOpen(t *testing.T) {
+	var b Barrier
+	b.Close()
+	var retries atomic.Int32
+	done := make(chan bool)
+	go func() {
+		done <- b.Wait(time.Hour, func() bool { retries.Add(1); return false })
+	}()
+	time.Sleep(10 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("Wait returned while the gate was closed")
+	default:
+	}
+	b.Open(stateA)
+	select {
+	case got := <-done:
+		if got {
+			t.Fatal("Wait reported a successful retry that never happened")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait was not woken by Open")
+	}
+	if b.Wait(time.Hour, func() bool { t.Fatal("retry called with the gate open"); return true }) {
+		t.Fatal("Wait on an open gate reported a retry")
+	}
+}
+
+func TestWaitRetries(t *testing.T) {
+	var b Barrier
+	b.Close()
+	defer b.Open(stateA)
+	var n atomic.Int32
+	start := time.Now()
+	if !b.Wait(time.Millisecond, func() bool { return n.Add(1) == 3 }) {
+		t.Fatal("Wait did not return the successful retry")
+	}
+	if n.Load() != 3 || time.Since(start) < 3*time.Millisecond {
+		t.Fatalf("retried %d times in %v, want 3 at 1ms intervals", n.Load(), time.Since(start))
+	}
+}
+
+// TestStoreBufferLitmus runs the count/gate handshake as a store-buffer
+// litmus test on two OS threads: one op Enters (count, then load the gate)
+// while the switcher closes the gate and reads the counts. The forbidden
+// outcome is: the op saw the gate open AND the switcher saw every shard at
+// zero. With the XCHG close it never happens; built with
+// pvswitch_plaingate (a plain MOV close) x86's store buffer lets it happen,
+// and this test fails.
+func TestStoreBufferLitmus(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("a store-buffer litmus needs two CPUs running at once")
+	}
+	trials := 1_000_000
+	if testing.Short() {
+		trials = 200_000
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
+
+	var (
+		b         Barrier
+		arrive    atomic.Int64 // a two-party spin barrier: 3 arrivals each per trial
+		drained   atomic.Bool  // what the switcher saw in the current trial
+		forbidden int
+		wg        sync.WaitGroup
+	)
+	// meet waits until both sides have arrived n times in all.
+	meet := func(n int64) {
+		arrive.Add(1)
+		for arrive.Load() < 2*n {
+		}
+	}
+	wg.Add(2)
+	go func() { // the op
+		defer wg.Done()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for i := range int64(trials) {
+			meet(3*i + 1)
+			tok, ok := b.Enter(stateA)
+			meet(3*i + 2)
+			if ok {
+				if drained.Load() {
+					forbidden++
+				}
+				b.Exit(tok)
+			}
+			meet(3*i + 3)
+		}
+	}()
+	go func() { // the switcher
+		defer wg.Done()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for i := range int64(trials) {
+			meet(3*i + 1)
+			closeGate(&b.gate)
+			drained.Store(b.Drained())
+			meet(3*i + 2)
+			meet(3*i + 3)
+			b.gate.Store(open) // reset for the next trial; the op is out
+		}
+	}()
+	wg.Wait()
+	t.Logf("%d trials, forbidden outcome (op saw gate open, switcher saw zero) %d times", trials, forbidden)
+	if forbidden != 0 {
+		t.Fatalf("store-buffer reordering: %d of %d trials let an op run uncounted past a closed gate", forbidden, trials)
+	}
+}

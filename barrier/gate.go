@@ -1,0 +1,9 @@
+//go:build !pvswitch_plaingate
+
+package barrier
+
+import "sync/atomic"
+
+// closeGate closes the gate with XCHG (Go's atomic store on amd64), a full
+// fence: the switcher's later reads of the count cannot pass it.
+func closeGate(g *atomic.Uint32) { g.Swap(closed) }

@@ -1,0 +1,166 @@
+//go:build pvswitch_stall && amd64 && linux
+
+package pvlock
+
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pvswitch/pvswitch/barrier"
+	"github.com/pvswitch/pvswitch/int3"
+	"github.com/pvswitch/pvswitch/patch"
+)
+
+// The tests in this file need the stall hooks of the pvswitch_stall build
+// tag. Each shows one protection of BRIEF section 7 at work, and fails when
+// a fault-injection tag removes it (see .ci/faults):
+//
+//	TestValidateAfterCount      pvswitch_novalidate      paravirt -> native
+//	TestSwitchWaitsForParkedWaiter (switch_test.go)
+//	                            pvswitch_nodrain         paravirt -> native
+//	TestSwitchAfterSlowPaths (switch_test.go)
+//	                            pvswitch_wrongshard      either direction
+//	TestHandlerWaitAcrossSwitch pvswitch_nohandlerwait   native -> paravirt
+
+func waitChan(t *testing.T, what string, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// TestValidateAfterCount: a goroutine that dispatched to the paravirt slow
+// path before a switch to native, and counts itself only after the commit,
+// must notice the new mode and re-run the site (native). Without the check
+// after counting it runs the paravirt slow path, parks on a word that native
+// releases clear without a kick, and its wakeup is lost.
+func TestValidateAfterCount(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	mustSwitch(t, Paravirt)
+	var l SpinLock
+	l.Lock()
+	hit, release := barrier.ArmStall(barrier.StallBeforeCount)
+	defer barrier.DisarmStall()
+	before := ReadStats()
+	got := make(chan struct{})
+	go func() { l.Lock(); close(got) }()
+	waitChan(t, "the waiter to stall between dispatch and count", hit)
+
+	// The drain cannot see the stalled goroutine: the switch commits.
+	if err := Switch(context.Background(), Native); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	// Give it time to go wherever it goes; if it parks, it parks now.
+	for t0 := time.Now(); time.Since(t0) < 100*time.Millisecond && ReadStats().Parks == before.Parks; {
+		time.Sleep(time.Millisecond)
+	}
+	l.Unlock() // native: a plain store
+	waitChan(t, "the waiter to get the lock", got)
+	l.Unlock()
+	after := ReadStats()
+	if p := after.Parks - before.Parks; p != 0 {
+		t.Errorf("the waiter parked %d times: it ran the paravirt slow path after the switch to native", p)
+	}
+	if r := after.Rescues - before.Rescues; r != 0 {
+		t.Errorf("%d rescues: a wakeup was lost", r)
+	}
+}
+
+// TestDrainSeesCountedOp: a goroutine stalled between its count and its
+// check of the gate keeps the drain from finishing.
+func TestDrainSeesCountedOp(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	mustSwitch(t, Paravirt)
+	var l SpinLock
+	l.Lock()
+	hit, release := barrier.ArmStall(barrier.StallBeforeCheck)
+	defer barrier.DisarmStall()
+	got := make(chan struct{})
+	go func() { l.Lock(); close(got) }()
+	waitChan(t, "the waiter to stall between count and check", hit)
+	if err := Switch(context.Background(), Native); err == nil {
+		t.Fatal("Switch committed while a counted op had not checked the gate")
+	}
+	release()
+	l.Unlock()
+	waitChan(t, "the waiter to get the lock", got)
+	l.Unlock()
+}
+
+// TestHandlerWaitAcrossSwitch: a thread that trapped on the release site
+// during a switch from native to paravirt, and whose handler loaded the old
+// descriptor (the native store), must finish that store before Switch
+// returns. Otherwise the store can land after the commit, over a paravirt
+// waiter that has marked the word and parked: a lost wakeup.
+func TestHandlerWaitAcrossSwitch(t *testing.T) {
+	if ReadStatus().Mechanism != "patched" {
+		t.Skip("needs the patched mechanism")
+	}
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no stop-the-world while a thread is stalled
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(6, runtime.GOMAXPROCS(0))))
+	mustSwitch(t, Native)
+
+	var l SpinLock
+	l.Lock()
+	int3.StallArm(releaseSite.Addr())
+	defer int3.StallRelease()
+	releaserDone := make(chan struct{})
+	go func() { // releases and re-takes l until one release traps and stalls
+		defer close(releaserDone)
+		for int3.Stalled() == 0 {
+			l.Unlock()
+			l.Lock()
+		}
+	}()
+	patch.SetArmedHook(func() { // inside the window, before the commit
+		deadline := time.Now().Add(3 * time.Second)
+		for int3.Stalled() == 0 && time.Now().Before(deadline) {
+			syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+		}
+	})
+	var returned atomic.Bool
+	switched := make(chan error, 1)
+	go func() {
+		err := Switch(context.Background(), Paravirt)
+		returned.Store(true)
+		switched <- err
+	}()
+	for int3.Stalled() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	patch.SetArmedHook(nil)
+	time.Sleep(100 * time.Millisecond)
+	before := ReadStats()
+	returnedEarly := returned.Load()
+	waiterDone := make(chan struct{})
+	if returnedEarly {
+		// The switch is done while the old store is still pending: a
+		// paravirt waiter marks the word and parks...
+		go func() { l.Lock(); close(waiterDone) }()
+		waitFor(t, "the paravirt waiter to park", func() bool { return ReadStats().Parks > before.Parks })
+	}
+	int3.StallRelease() // ...and the old native store clears its mark.
+	if err := <-switched; err != nil {
+		t.Fatal(err)
+	}
+	<-releaserDone // the releaser holds l again
+	if returnedEarly {
+		l.Unlock() // the word says 1: no kick, the waiter's mark is gone
+		waitChan(t, "the backstop to wake the waiter", waiterDone)
+		t.Errorf("Switch returned while a trap handler still held the old descriptor: the old store cleared a parked waiter's mark (rescues %d)",
+			ReadStats().Rescues-before.Rescues)
+	}
+	l.Unlock()
+}

@@ -1,0 +1,41 @@
+package pvlock
+
+// The lock-op sites. Two places differ between the variants, and each is a
+// patchable site (declared in asm.Table, generated into zsites_amd64.*):
+//
+//	site           variant "paravirt" (as built)        variant "native"
+//	release        JMP unlockParavirtEntry              MOVL $0, (DI): the plain store
+//	lockSlowEntry  JMP lockSlowParavirtEntry            JMP lockSlowNativeEntry
+//
+// The uncontended acquire (one CMPXCHG) is the same in both and is not a
+// site. No mode flag is read on a fast path: the code is the mode.
+//
+// The binary is built with the paravirt variants because the paravirt
+// release is correct in both modes (it sees 1 and clears it, or sees 3 and
+// kicks), so a binary whose sites cannot be patched (the dispatch fallback)
+// runs them as built, and only the slow-path entry dispatches on the mode.
+
+// compiledMode is the mode the sites hold as built.
+const compiledMode = Paravirt
+
+// The targets of the sites' JMP variants: Go functions with the site
+// functions' signatures, reached through their ABI0 wrappers.
+
+func lockSlowParavirtEntry(l *SpinLock) bool { return l.lockSlowMode(Paravirt) }
+func lockSlowNativeEntry(l *SpinLock) bool   { return l.lockSlowMode(Native) }
+func unlockParavirtEntry(l *SpinLock)        { l.unlockParavirt() }
+
+// variantOf maps a mode to its variant index in both sites' declarations.
+func variantOf(m Mode) int {
+	if m == Native {
+		return 1
+	}
+	return 0
+}
+
+func modeOfVariant(v int) Mode {
+	if v == 1 {
+		return Native
+	}
+	return Paravirt
+}

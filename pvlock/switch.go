@@ -1,0 +1,216 @@
+package pvlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pvswitch/pvswitch/barrier"
+	"github.com/pvswitch/pvswitch/patch"
+)
+
+// ErrBusy is returned (wrapped) by Switch when the slow-path waiters of the
+// old variant did not drain within the bound or before the context ended.
+// Nothing was written and the mode is unchanged: retry later.
+var ErrBusy = errors.New("pvlock: switch busy: lock waiters did not drain in time; mode unchanged, retry later")
+
+// ErrMode is returned (wrapped) by Switch for a Mode that is neither Native
+// nor Paravirt.
+var ErrMode = errors.New("pvlock: invalid mode")
+
+// errFlagBuild is Switch's answer in the flag-dispatch benchmark build.
+var errFlagBuild = errors.New("pvlock: built with the pvswitch_flagdispatch tag (benchmarks only): the mode is fixed at start")
+
+// DefaultDrainBound is how long Switch waits for the old variant's waiters
+// to drain, unless SetDrainBound or the context says otherwise.
+const DefaultDrainBound = 50 * time.Millisecond
+
+// gateRetry is how often a goroutine held at the closed gate retries the
+// variant-neutral fast path (one CMPXCHG 0 -> 1), so it still gets a lock
+// that becomes free while a switch drains.
+const gateRetry = 100 * time.Microsecond
+
+// sw is the process-wide switch state.
+var sw struct {
+	// b counts the slow-path ops, holds the gate, and publishes the mode
+	// (its state is the Mode as a uint32).
+	b barrier.Barrier
+
+	// dispatch is set once at init when the sites cannot be patched: the
+	// slow-path entry then dispatches on the published mode, and Unlock
+	// keeps the compiled-in paravirt release, correct in both modes.
+	dispatch bool
+	why      error // why dispatch is in use
+
+	mu sync.Mutex // serializes Switch; never held while taking a SpinLock
+
+	switches, aborts, failures atomic.Int64
+	last, worst                atomic.Int64 // nanoseconds
+	drainBound                 atomic.Int64 // nanoseconds
+}
+
+// CurrentMode returns the mode SpinLock's methods run now.
+func CurrentMode() Mode { return Mode(sw.b.State()) }
+
+// SetDrainBound sets how long Switch waits for the old variant's waiters to
+// drain before it gives up with ErrBusy (default DefaultDrainBound). A
+// context deadline shorter than the bound wins. It returns the previous
+// bound; d must be positive.
+func SetDrainBound(d time.Duration) (time.Duration, error) {
+	if d <= 0 {
+		return 0, fmt.Errorf("pvlock: drain bound %v: must be positive", d)
+	}
+	return time.Duration(sw.drainBound.Swap(int64(d))), nil
+}
+
+// Switch changes the mode of every SpinLock in the process, while they are
+// in use, without stopping the world:
+//
+//  1. close the gate: new slow-path waiters wait at it (they still take a
+//     lock that becomes free);
+//  2. drain: wait, sleeping, until no slow-path waiter of the old variant is
+//     active, at most the drain bound (SetDrainBound) or until ctx ends;
+//  3. commit: rewrite the lock-op sites in one short window (package patch),
+//     or, in the dispatch fallback, only publish the new mode;
+//  4. open the gate.
+//
+// If the drain does not finish in time, Switch opens the gate, writes
+// nothing and returns an error matching ErrBusy; the process keeps running
+// in the old mode. Concurrent calls are serialized; switching to the current
+// mode returns nil at once. See package barrier for why this is safe.
+func Switch(ctx context.Context, to Mode) error {
+	if to != Native && to != Paravirt {
+		return fmt.Errorf("%w %v: want Native or Paravirt", ErrMode, to)
+	}
+	if !switchable {
+		return errFlagBuild
+	}
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	from := CurrentMode()
+	if to == from {
+		return nil
+	}
+	start := time.Now()
+	sw.b.Close()
+	if err := sw.b.Drain(ctx, time.Duration(sw.drainBound.Load())); err != nil {
+		sw.b.Open(uint32(from)) // abort: nothing was written
+		sw.aborts.Add(1)
+		return fmt.Errorf("%w: switch %v -> %v: %w", ErrBusy, from, to, err)
+	}
+	now, err := commit(to)
+	sw.b.Open(uint32(now))
+	if err != nil {
+		sw.failures.Add(1)
+		return err
+	}
+	d := time.Since(start)
+	sw.switches.Add(1)
+	sw.last.Store(int64(d))
+	for w := sw.worst.Load(); int64(d) > w && !sw.worst.CompareAndSwap(w, int64(d)); w = sw.worst.Load() {
+	}
+	return nil
+}
+
+// commit makes the sites run mode to, with the gate closed and the old
+// variant drained, and returns the mode now in effect (the published mode
+// must always equal what the sites do).
+func commit(to Mode) (Mode, error) {
+	if sw.dispatch {
+		return to, nil
+	}
+	err := patchSites(to)
+	switch {
+	case err == nil:
+		return to, nil
+	case errors.Is(err, patch.ErrRollForward):
+		// Committed: the sites run the new variant (some through the
+		// trap handler until a later switch finishes them).
+		log.Printf("pvlock: switch to %v committed but not finished: %v", to, err)
+		return to, fmt.Errorf("pvlock: switch to %v: %w", to, err)
+	default:
+		return sitesMode(), fmt.Errorf("pvlock: switch to %v refused, mode unchanged: %w", to, err)
+	}
+}
+
+// Status describes the switch mechanism and its history.
+type Status struct {
+	// Mode is the mode SpinLock's methods run now.
+	Mode Mode
+	// Mechanism is "patched" (the lock-op sites are rewritten in place)
+	// or "dispatch" (the fallback: the slow path dispatches on the mode,
+	// Unlock always uses the paravirt release).
+	Mechanism string
+	// Writer is how patched sites are written: "procmem" (pwrite to
+	// /proc/self/mem, never a writable+executable page) or "mprotect".
+	// Empty under dispatch.
+	Writer string
+	// Why says why the dispatch fallback is in use; nil when patched.
+	Why error
+	// Switches, Aborts and Failures count completed switches, switches
+	// given up with ErrBusy, and switches the patcher refused or could
+	// not finish.
+	Switches, Aborts, Failures int64
+	// LastSwitch and WorstSwitch are the latencies of the last and the
+	// slowest completed switch (gate closed to gate open).
+	LastSwitch, WorstSwitch time.Duration
+	// Traps counts executions of lock-op sites that hit an INT3 while a
+	// switch rewrote them (each emulated by the trap handler).
+	Traps uint64
+}
+
+// ReadStatus returns the current Status.
+func ReadStatus() Status {
+	s := Status{
+		Mode:        CurrentMode(),
+		Mechanism:   "patched",
+		Switches:    sw.switches.Load(),
+		Aborts:      sw.aborts.Load(),
+		Failures:    sw.failures.Load(),
+		LastSwitch:  time.Duration(sw.last.Load()),
+		WorstSwitch: time.Duration(sw.worst.Load()),
+	}
+	if sw.dispatch {
+		s.Mechanism, s.Why = "dispatch", sw.why
+	} else {
+		s.Writer = patch.Mechanism()
+		s.Traps = siteTraps()
+	}
+	return s
+}
+
+// String formats a Status on one line.
+func (s Status) String() string {
+	mech := s.Mechanism
+	if s.Writer != "" {
+		mech += " (" + s.Writer + ")"
+	}
+	if s.Why != nil {
+		mech += " (" + s.Why.Error() + ")"
+	}
+	return fmt.Sprintf("mode=%v mechanism=%s switches=%d aborts=%d failures=%d last=%v worst=%v traps=%d",
+		s.Mode, mech, s.Switches, s.Aborts, s.Failures, s.LastSwitch, s.WorstSwitch, s.Traps)
+}
+
+// setup runs once at package init: it chooses the mechanism and puts the
+// sites in the initial mode.
+func setup(initial Mode, logf func(string, ...any)) {
+	sw.drainBound.Store(int64(DefaultDrainBound))
+	if err := patchInit(); err != nil {
+		sw.dispatch, sw.why = true, err
+		logf("pvlock: live patching unavailable, switching by dispatch (Unlock always uses the paravirt release): %v", err)
+	} else if initial != compiledMode {
+		if err := patchSites(initial); err != nil && !errors.Is(err, patch.ErrRollForward) {
+			sw.dispatch, sw.why = true, err
+			logf("pvlock: could not patch the lock-op sites to %v at start, switching by dispatch: %v", initial, err)
+		}
+	}
+	if !sw.dispatch {
+		initial = sitesMode()
+	}
+	sw.b.Open(uint32(initial))
+}

@@ -1,0 +1,372 @@
+package pvlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// publicLocker runs a SpinLock through its public methods, that is, through
+// the lock-op sites and the switch barrier.
+type publicLocker struct{ l *SpinLock }
+
+func (p publicLocker) Lock()   { p.l.Lock() }
+func (p publicLocker) Unlock() { p.l.Unlock() }
+
+func other(m Mode) Mode {
+	if m == Native {
+		return Paravirt
+	}
+	return Native
+}
+
+// mustSwitch switches to m, retrying ErrBusy for up to 5 s.
+func mustSwitch(t testing.TB, m Mode) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := Switch(context.Background(), m)
+		if err == nil {
+			if CurrentMode() != m {
+				t.Fatalf("Switch(%v) returned nil but CurrentMode() = %v", m, CurrentMode())
+			}
+			return
+		}
+		if !errors.Is(err, ErrBusy) || time.Now().After(deadline) {
+			t.Fatalf("Switch(%v): %v", m, err)
+		}
+	}
+}
+
+func TestSwitchBasics(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	var l SpinLock
+	for _, m := range []Mode{Native, Paravirt, Native, Paravirt} {
+		mustSwitch(t, m)
+		l.Lock()
+		if l.TryLock() {
+			t.Fatal("TryLock succeeded on a held lock")
+		}
+		l.Unlock()
+		if w := word(&l); w != free {
+			t.Fatalf("mode %v: word after Unlock = %d", m, w)
+		}
+	}
+	// Switching to the current mode is a no-op.
+	before := ReadStatus().Switches
+	if err := Switch(context.Background(), CurrentMode()); err != nil {
+		t.Fatalf("Switch to the current mode: %v", err)
+	}
+	if ReadStatus().Switches != before {
+		t.Fatal("a switch to the current mode was counted as a switch")
+	}
+	if err := Switch(context.Background(), Mode(9)); !errors.Is(err, ErrMode) {
+		t.Fatalf("Switch(Mode(9)) = %v, want ErrMode", err)
+	}
+	s := ReadStatus()
+	t.Logf("status: %v", s)
+	if s.Mechanism == "patched" {
+		if s.Writer == "" || s.Why != nil {
+			t.Fatalf("patched status without a writer or with a reason: %+v", s)
+		}
+	} else if s.Why == nil {
+		t.Fatalf("dispatch status without a reason: %+v", s)
+	}
+	if !strings.Contains(s.String(), "mode="+s.Mode.String()) {
+		t.Fatalf("Status.String() = %q", s.String())
+	}
+}
+
+// TestSwitchLockTakenUnderOtherVariant: a lock taken under one mode is
+// released under the other.
+func TestSwitchLockTakenUnderOtherVariant(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	for _, m := range []Mode{Native, Paravirt} {
+		mustSwitch(t, m)
+		var l SpinLock
+		l.Lock()
+		mustSwitch(t, other(m))
+		l.Unlock()
+		if w := word(&l); w != free {
+			t.Fatalf("taken under %v, released under %v: word %d", m, other(m), w)
+		}
+	}
+}
+
+// TestSwitchWaitsForParkedWaiter: a switch to native while a paravirt
+// waiter is parked does not commit until a paravirt release has woken it.
+// (Built with pvswitch_nodrain, the switch commits at once, the release is
+// native, and the waiter's wakeup is lost: this test fails.)
+func TestSwitchWaitsForParkedWaiter(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	mustSwitch(t, Paravirt)
+	defer SetDrainBound(mustSetBound(t, 10*time.Second))
+
+	var l SpinLock
+	before := ReadStats()
+	l.Lock()
+	got := make(chan struct{})
+	go func() { l.Lock(); close(got) }()
+	waitFor(t, "the waiter to park", func() bool {
+		return ReadStats().Parks > before.Parks && word(&l) == lockedParked
+	})
+	switched := make(chan error, 1)
+	go func() { switched <- Switch(context.Background(), Native) }()
+	select {
+	case err := <-switched:
+		t.Fatalf("Switch to native returned (%v) while a paravirt waiter was parked", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if CurrentMode() != Paravirt {
+		t.Fatalf("mode %v while the paravirt waiter still sleeps", CurrentMode())
+	}
+	l.Unlock() // the paravirt release: kicks the waiter
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the parked waiter was not woken")
+	}
+	if err := <-switched; err != nil {
+		t.Fatalf("Switch after the waiter left: %v", err)
+	}
+	l.Unlock()
+	if r := ReadStats().Rescues - before.Rescues; r != 0 {
+		t.Fatalf("%d rescues: a wakeup was lost", r)
+	}
+}
+
+func mustSetBound(t *testing.T, d time.Duration) time.Duration {
+	t.Helper()
+	prev, err := SetDrainBound(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prev
+}
+
+// TestSwitchBusy: against a waiter that never drains, Switch returns
+// ErrBusy within its bound, the program keeps running in the old mode, and a
+// later switch succeeds.
+func TestSwitchBusy(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	for _, from := range []Mode{Paravirt, Native} {
+		t.Run("from="+from.String(), func(t *testing.T) {
+			mustSwitch(t, from)
+			var l SpinLock
+			l.Lock()
+			got := make(chan struct{})
+			go func() { l.Lock(); close(got) }()
+			waitFor(t, "a counted waiter", func() bool { return sw.b.Active() > 0 })
+			aborts := ReadStatus().Aborts
+			t0 := time.Now()
+			err := Switch(context.Background(), other(from))
+			took := time.Since(t0)
+			if !errors.Is(err, ErrBusy) {
+				t.Fatalf("Switch with a waiter that never drains: %v, want ErrBusy", err)
+			}
+			if took < DefaultDrainBound || took > DefaultDrainBound+2*time.Second {
+				t.Fatalf("ErrBusy after %v, want just past the bound %v", took, DefaultDrainBound)
+			}
+			if CurrentMode() != from || ReadStatus().Aborts != aborts+1 {
+				t.Fatalf("after ErrBusy: mode %v (want %v), aborts %d (want %d)", CurrentMode(), from, ReadStatus().Aborts, aborts+1)
+			}
+			// The old mode keeps working: another lock, uncontended.
+			var m SpinLock
+			m.Lock()
+			m.Unlock()
+
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+			err = Switch(ctx, other(from))
+			cancel()
+			if !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Switch with a 5ms context: %v, want ErrBusy and DeadlineExceeded", err)
+			}
+			l.Unlock()
+			<-got
+			l.Unlock()
+			mustSwitch(t, other(from))
+		})
+	}
+}
+
+// TestSwitchGatedHolderNoDeadlock: a goroutine held at the gate holds a lock
+// that a counted waiter needs, so the drain cannot finish. The switch must
+// give up with ErrBusy within its bound, and everyone must then get their
+// locks.
+func TestSwitchGatedHolderNoDeadlock(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	mustSwitch(t, Paravirt)
+	var a, b SpinLock
+	a.Lock() // held until the switch has given up
+	b.Lock() // handed to the holder goroutine below
+	waiterDone := make(chan struct{})
+	go func() { b.Lock(); b.Unlock(); close(waiterDone) }() // a counted waiter on b
+	waitFor(t, "the waiter on b to be counted", func() bool { return sw.b.Active() > 0 })
+
+	switched := make(chan error, 1)
+	go func() { switched <- Switch(context.Background(), Native) }()
+	waitFor(t, "the gate to close", func() bool { return !sw.b.IsOpen() })
+	holderDone := make(chan struct{})
+	go func() { a.Lock(); b.Unlock(); a.Unlock(); close(holderDone) }() // holds b, gated on a
+	select {
+	case err := <-switched:
+		if !errors.Is(err, ErrBusy) {
+			t.Fatalf("Switch: %v, want ErrBusy", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Switch hung on a drain that cannot finish")
+	}
+	a.Unlock()
+	for _, ch := range []chan struct{}{holderDone, waiterDone} {
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a goroutine never got its lock after the abort")
+		}
+	}
+}
+
+// TestGatedWaiterTakesFreeLock: a goroutine held at the closed gate still
+// takes its lock when it becomes free, before the gate opens.
+func TestGatedWaiterTakesFreeLock(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	mustSwitch(t, Paravirt)
+	defer SetDrainBound(mustSetBound(t, 2*time.Second))
+	var stuck, c SpinLock
+	stuck.Lock()
+	go func() { stuck.Lock(); stuck.Unlock() }() // a waiter that keeps the drain busy
+	waitFor(t, "a counted waiter", func() bool { return sw.b.Active() > 0 })
+	switched := make(chan error, 1)
+	go func() { switched <- Switch(context.Background(), Native) }()
+	waitFor(t, "the gate to close", func() bool { return !sw.b.IsOpen() })
+
+	c.Lock()
+	got := make(chan bool, 1)
+	go func() { c.Lock(); got <- sw.b.IsOpen(); c.Unlock() }()
+	time.Sleep(time.Millisecond) // let it reach the gate
+	c.Unlock()
+	select {
+	case open := <-got:
+		if open {
+			t.Fatal("the gated goroutine got its lock only after the gate opened")
+		}
+	case <-time.After(time.Second):
+		t.Fatal("a gated goroutine did not take a free lock")
+	}
+	stuck.Unlock()
+	if err := <-switched; err != nil {
+		t.Fatalf("Switch after the waiter left: %v", err)
+	}
+}
+
+// TestSwitchTorture: many goroutines hammer 4 locks with random, sleeping,
+// yielding and nested holds, GC churn and threads above the CPU count,
+// while another goroutine switches modes as fast as Switch allows.
+func TestSwitchTorture(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	d := 6 * time.Second // 12 s in all
+	if testing.Short() {
+		d = 700 * time.Millisecond
+	}
+	if raceEnabled {
+		d = min(d, 2*time.Second)
+	}
+	for _, procs := range []int{2, 8} {
+		t.Run(fmt.Sprintf("GOMAXPROCS=%d", procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			before, st := ReadStats(), ReadStatus()
+			locks := make([]SpinLock, 4)
+			var lk []sync.Locker
+			for i := range locks {
+				lk = append(lk, publicLocker{&locks[i]})
+			}
+			var switches, busy atomic.Int64
+			ops := torture(t, tortureConfig{
+				locks:      lk,
+				goroutines: 4 * procs,
+				duration:   d,
+				between: func(stop <-chan struct{}) {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						err := Switch(context.Background(), other(CurrentMode()))
+						switch {
+						case err == nil:
+							switches.Add(1)
+						case errors.Is(err, ErrBusy):
+							busy.Add(1)
+						default:
+							t.Errorf("Switch: %v", err)
+							return
+						}
+					}
+				},
+			})
+			after, st2 := ReadStats(), ReadStatus()
+			t.Logf("%d critical sections, %d switches, %d busy; slow=%d parks=%d kicks=%d rescues=%d; last switch %v, worst %v, traps %d",
+				ops, switches.Load(), busy.Load(), after.SlowAcquires-before.SlowAcquires, after.Parks-before.Parks,
+				after.Kicks-before.Kicks, after.Rescues-before.Rescues, st2.LastSwitch, st2.WorstSwitch, st2.Traps-st.Traps)
+			if r := after.Rescues - before.Rescues; r != 0 {
+				t.Fatalf("%d rescues: a wakeup was lost", r)
+			}
+			min := int64(100)
+			if testing.Short() || raceEnabled {
+				min = 10
+			}
+			if switches.Load() < min {
+				t.Fatalf("%d completed switches, want >= %d", switches.Load(), min)
+			}
+		})
+	}
+}
+
+// TestSwitchAfterSlowPaths: after slow paths ran on many Ps (and left on
+// other Ps than they entered on), every shard of the barrier's count is back
+// at zero and a switch drains at once. (Built with pvswitch_wrongshard, an
+// op that leaves decrements another shard than it incremented; the shards
+// never read all zero again and this test fails.)
+func TestSwitchAfterSlowPaths(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	for _, m := range []Mode{Paravirt, Native} {
+		mustSwitch(t, m)
+		before := ReadStats().SlowAcquires
+		var l SpinLock
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 2000 {
+					l.Lock()
+					runtime.Gosched()
+					l.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if ReadStats().SlowAcquires == before {
+			t.Fatalf("mode %v: no slow path ran", m)
+		}
+		if !sw.b.Drained() {
+			t.Fatalf("mode %v: barrier count not zero on every shard with no op running (sum %d)", m, sw.b.Active())
+		}
+		mustSwitch(t, other(m))
+	}
+}
