@@ -132,3 +132,26 @@ func BenchmarkOversubscribed(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPublicUncontended is Lock+Unlock through the public methods in
+// each mode: in the normal build through the patched sites, in the
+// pvswitch_flagdispatch build through a mode flag. Compare the two builds
+// with benchstat (bench/abtest.sh).
+func BenchmarkPublicUncontended(b *testing.B) {
+	for _, m := range []Mode{Native, Paravirt} {
+		b.Run("mode="+m.String(), func(b *testing.B) {
+			if switchable {
+				start := CurrentMode()
+				defer mustSwitch(b, start)
+				mustSwitch(b, m)
+			} else if CurrentMode() != m {
+				b.Skipf("flag-dispatch build: the mode is fixed at start (%s=%v)", EnvMode, m)
+			}
+			var l SpinLock
+			for b.Loop() {
+				l.Lock()
+				l.Unlock()
+			}
+		})
+	}
+}

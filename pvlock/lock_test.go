@@ -186,6 +186,7 @@ func TestStarvation(t *testing.T) {
 			var l SpinLock
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
+			var cycles atomic.Int64
 			wg.Add(1)
 			go func() { // the hog: hold ~100 us, release, re-take at once
 				defer wg.Done()
@@ -199,8 +200,11 @@ func TestStarvation(t *testing.T) {
 					for t0 := time.Now(); time.Since(t0) < 100*time.Microsecond; {
 					}
 					unlockVariant(&l, m)
+					cycles.Add(1)
 				}
 			}()
+			waitFor(t, "the hog to run", func() bool { return cycles.Load() >= 10 })
+			slow := ReadStats().SlowAcquires
 			start := time.Now()
 			for range 10 {
 				lockVariant(&l, m)
@@ -212,7 +216,10 @@ func TestStarvation(t *testing.T) {
 			took := time.Since(start)
 			close(stop)
 			wg.Wait()
-			t.Logf("10 acquisitions in %v", took)
+			t.Logf("10 acquisitions in %v, %d of them slow, while the hog cycled %d times", took, ReadStats().SlowAcquires-slow, cycles.Load())
+			if ReadStats().SlowAcquires == slow {
+				t.Fatal("no acquisition had to wait: the hog did not contend")
+			}
 			if took > 10*time.Second {
 				t.Fatalf("10 acquisitions took %v, want <= 10 s", took)
 			}

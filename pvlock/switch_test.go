@@ -1,3 +1,5 @@
+//go:build !pvswitch_flagdispatch
+
 package pvlock
 
 import (
@@ -10,39 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pvswitch/pvswitch/patch"
 )
-
-// publicLocker runs a SpinLock through its public methods, that is, through
-// the lock-op sites and the switch barrier.
-type publicLocker struct{ l *SpinLock }
-
-func (p publicLocker) Lock()   { p.l.Lock() }
-func (p publicLocker) Unlock() { p.l.Unlock() }
-
-func other(m Mode) Mode {
-	if m == Native {
-		return Paravirt
-	}
-	return Native
-}
-
-// mustSwitch switches to m, retrying ErrBusy for up to 5 s.
-func mustSwitch(t testing.TB, m Mode) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := Switch(context.Background(), m)
-		if err == nil {
-			if CurrentMode() != m {
-				t.Fatalf("Switch(%v) returned nil but CurrentMode() = %v", m, CurrentMode())
-			}
-			return
-		}
-		if !errors.Is(err, ErrBusy) || time.Now().After(deadline) {
-			t.Fatalf("Switch(%v): %v", m, err)
-		}
-	}
-}
 
 func TestSwitchBasics(t *testing.T) {
 	start := CurrentMode()
@@ -142,15 +114,6 @@ func TestSwitchWaitsForParkedWaiter(t *testing.T) {
 	if r := ReadStats().Rescues - before.Rescues; r != 0 {
 		t.Fatalf("%d rescues: a wakeup was lost", r)
 	}
-}
-
-func mustSetBound(t *testing.T, d time.Duration) time.Duration {
-	t.Helper()
-	prev, err := SetDrainBound(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return prev
 }
 
 // TestSwitchBusy: against a waiter that never drains, Switch returns
@@ -369,4 +332,62 @@ func TestSwitchAfterSlowPaths(t *testing.T) {
 		}
 		mustSwitch(t, other(m))
 	}
+}
+
+// BenchmarkSwitch measures Switch's latency (gate closed to gate open)
+// while 8 goroutines contend on 4 locks through the public methods, one
+// switch per iteration, alternating modes. It reports the median and p99
+// of the switch latency, and beside them the median of the patcher's bare
+// window (INT3, SYNC_CORE, tails, first bytes, handler wait) inside those
+// switches, and the contenders' throughput.
+func BenchmarkSwitch(b *testing.B) {
+	start := CurrentMode()
+	defer mustSwitch(b, start)
+	locks := make([]SpinLock, 4)
+	var stop atomic.Bool
+	var ops atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := int64(0)
+			for i := g; !stop.Load(); i++ {
+				l := &locks[i%len(locks)]
+				l.Lock()
+				n++
+				l.Unlock()
+			}
+			ops.Add(n)
+		}()
+	}
+	lat := make([]time.Duration, 0, b.N)
+	win := make([]time.Duration, 0, b.N)
+	busy := 0
+	t0 := time.Now()
+	b.ResetTimer()
+	for b.Loop() {
+		s := time.Now()
+		err := Switch(context.Background(), other(CurrentMode()))
+		d := time.Since(s)
+		if errors.Is(err, ErrBusy) {
+			busy++
+			continue
+		} else if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, d)
+		win = append(win, patch.ReadStats().LastWindow)
+	}
+	b.StopTimer()
+	stop.Store(true)
+	wg.Wait()
+	if len(lat) == 0 {
+		b.Fatalf("no switch completed (%d busy)", busy)
+	}
+	b.ReportMetric(float64(quantile(lat, 0.5).Microseconds()), "median-us")
+	b.ReportMetric(float64(quantile(lat, 0.99).Microseconds()), "p99-us")
+	b.ReportMetric(float64(quantile(win, 0.5).Microseconds()), "window-median-us")
+	b.ReportMetric(float64(busy), "busy")
+	b.ReportMetric(float64(ops.Load())/time.Since(t0).Seconds()/1e6, "Mops/s")
 }

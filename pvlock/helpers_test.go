@@ -1,0 +1,56 @@
+package pvlock
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+// publicLocker runs a SpinLock through its public methods, that is, through
+// the lock-op sites and the switch barrier.
+type publicLocker struct{ l *SpinLock }
+
+func (p publicLocker) Lock()   { p.l.Lock() }
+func (p publicLocker) Unlock() { p.l.Unlock() }
+
+func other(m Mode) Mode {
+	if m == Native {
+		return Paravirt
+	}
+	return Native
+}
+
+// mustSwitch switches to m, retrying ErrBusy for up to 5 s.
+func mustSwitch(t testing.TB, m Mode) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := Switch(context.Background(), m)
+		if err == nil {
+			if CurrentMode() != m {
+				t.Fatalf("Switch(%v) returned nil but CurrentMode() = %v", m, CurrentMode())
+			}
+			return
+		}
+		if !errors.Is(err, ErrBusy) || time.Now().After(deadline) {
+			t.Fatalf("Switch(%v): %v", m, err)
+		}
+	}
+}
+
+func mustSetBound(t *testing.T, d time.Duration) time.Duration {
+	t.Helper()
+	prev, err := SetDrainBound(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prev
+}
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
