@@ -1,74 +1,99 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"strconv"
-	"strings"
+	"runtime"
+	"time"
 
 	"github.com/pvswitch/pvswitch/pvlock"
 )
 
-// demo runs `pvswitch stress` in a child process per mode and compares.
+// demo runs one oversubscribed workload (more OS threads than CPUs, as in a
+// VM whose host overcommits its vCPUs) and switches the lock mode under it
+// while it runs: native, then paravirt, then native again. It prints the
+// throughput as it goes and the switches' latencies.
 func demo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", stderr)
 	var w workload
 	w.flags(fs)
+	phase := fs.Duration("phase", time.Second, "how long each mode runs before the next switch")
+	tick := fs.Duration("tick", 250*time.Millisecond, "how often to print the throughput")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := w.validate(); err != nil {
+	w.duration = 3 * *phase
+	if err := w.validate(); err != nil || *tick <= 0 || *tick > *phase {
+		if err == nil {
+			err = fmt.Errorf("-tick must be positive and at most -phase")
+		}
 		fmt.Fprintf(stderr, "pvswitch demo: %v\n", err)
 		return 2
 	}
-	self, err := os.Executable()
+	st := pvlock.ReadStatus()
+	fmt.Fprintf(stdout, "pvswitch demo: %d OS threads (+%d goroutines) on %d lock(s), %d CPUs; mechanism %s\n",
+		w.threads, w.goroutines, w.locks, runtime.NumCPU(), mechanism(st))
+	fmt.Fprintf(stdout, "native for %v, switch live to paravirt for %v, switch back to native for %v\n\n", *phase, *phase, *phase)
+
+	plan := []pvlock.Mode{pvlock.Native, pvlock.Paravirt, pvlock.Native}
+	perMode := map[pvlock.Mode][]float64{}
+	r, err := stressLive(w, *tick, func(elapsed time.Duration, ops int64, rate float64) {
+		m := pvlock.CurrentMode()
+		perMode[m] = append(perMode[m], rate)
+		fmt.Fprintf(stdout, "%7.2fs  %-8v %12.0f ops/s\n", elapsed.Seconds(), m, rate)
+	}, func(elapsed time.Duration) (time.Duration, bool) {
+		i := int(elapsed / *phase)
+		if i >= len(plan) {
+			return 0, false
+		}
+		want := plan[i]
+		if pvlock.CurrentMode() == want {
+			return 0, false
+		}
+		t0 := time.Now()
+		err := pvlock.Switch(context.Background(), want)
+		d := time.Since(t0)
+		if err != nil {
+			fmt.Fprintf(stdout, "         switch to %v: %v (will retry)\n", want, err)
+			return d, false
+		}
+		fmt.Fprintf(stdout, "         switched to %v in %v, while %d threads kept locking\n", want, d.Round(time.Microsecond), w.threads+w.goroutines)
+		return d, true
+	})
 	if err != nil {
-		fmt.Fprintf(stderr, "pvswitch demo: cannot find own executable to re-run: %v\n", err)
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "pvswitch demo: %d OS threads (+%d goroutines) on %d lock(s) for %v per mode.\n",
-		w.threads, w.goroutines, w.locks, w.duration)
-	fmt.Fprintf(stdout, "Each mode runs in a fresh process with %s set (live switching is not available yet).\n\n", pvlock.EnvMode)
-	rate := map[pvlock.Mode]float64{}
-	for _, m := range []pvlock.Mode{pvlock.Native, pvlock.Paravirt} {
-		cmd := exec.Command(self, "stress",
-			"-threads", strconv.Itoa(w.threads), "-goroutines", strconv.Itoa(w.goroutines),
-			"-locks", strconv.Itoa(w.locks), "-duration", w.duration.String())
-		cmd.Env = append(os.Environ(), pvlock.EnvMode+"="+m.String())
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		io.Copy(stdout, bytes.NewReader(out.Bytes()))
-		if err != nil {
-			fmt.Fprintf(stderr, "pvswitch demo: the %v run failed: %v\n", m, err)
-			return 1
-		}
-		r, ok := parseRate(out.Bytes())
-		if !ok {
-			fmt.Fprintf(stderr, "pvswitch demo: no throughput in the %v run's output\n", m)
-			return 1
-		}
-		rate[m] = r
+	fmt.Fprintf(stdout, "\n%d critical sections; stats: slow=%d parks=%d kicks=%d rescues=%d\n",
+		r.ops, r.stats.SlowAcquires, r.stats.Parks, r.stats.Kicks, r.stats.Rescues)
+	nat, pv := median(perMode[pvlock.Native]), median(perMode[pvlock.Paravirt])
+	if nat > 0 && pv > 0 {
+		fmt.Fprintf(stdout, "median throughput: native %.0f ops/s, paravirt %.0f ops/s: paravirt/native %.1fx\n", nat, pv, pv/nat)
 	}
-	fmt.Fprintf(stdout, "\nparavirt / native throughput: %.1fx\n", rate[pvlock.Paravirt]/rate[pvlock.Native])
+	fmt.Fprintf(stdout, "status: %v\n", pvlock.ReadStatus())
 	return 0
 }
 
-// parseRate finds "NNN ops/s" in a stress run's output.
-func parseRate(out []byte) (float64, bool) {
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		for i := 1; i < len(f); i++ {
-			if f[i] == "ops/s" {
-				v, err := strconv.ParseFloat(f[i-1], 64)
-				return v, err == nil
-			}
+func mechanism(s pvlock.Status) string {
+	if s.Why != nil {
+		return fmt.Sprintf("%s (%v)", s.Mechanism, s.Why)
+	}
+	if s.Writer != "" {
+		return s.Mechanism + " via " + s.Writer
+	}
+	return s.Mechanism
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	for i := range s { // insertion sort: a handful of samples
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
-	return 0, false
+	return s[len(s)/2]
 }

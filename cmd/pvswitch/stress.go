@@ -63,6 +63,15 @@ type pair struct {
 // stress runs the workload and returns what it measured, or an error if
 // mutual exclusion was violated or a wakeup was lost.
 func stress(w workload) (result, error) {
+	return stressLive(w, 0, nil, nil)
+}
+
+// stressLive is stress with a control loop: every tick it reports the
+// throughput since the last tick, and between ticks (every millisecond) it
+// calls control, which may switch the mode and says how long that took.
+func stressLive(w workload, tick time.Duration,
+	report func(elapsed time.Duration, ops int64, rate float64),
+	control func(elapsed time.Duration) (time.Duration, bool)) (result, error) {
 	if n := w.threads + w.goroutines; runtime.GOMAXPROCS(0) < n {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
 	}
@@ -90,7 +99,10 @@ func stress(w workload) (result, error) {
 			p.a++
 			p.b++
 			p.mu.Unlock()
-			n++
+			if n++; n == 256 {
+				ops.Add(n)
+				n = 0
+			}
 		}
 		ops.Add(n)
 	}
@@ -99,7 +111,26 @@ func stress(w workload) (result, error) {
 		wg.Add(1)
 		go worker(i, i < w.threads)
 	}
-	time.Sleep(w.duration)
+	if tick <= 0 {
+		time.Sleep(w.duration)
+	} else {
+		lastT, lastOps := start, int64(0)
+		for {
+			now := time.Now()
+			if now.Sub(start) >= w.duration {
+				break
+			}
+			if control != nil {
+				control(now.Sub(start))
+			}
+			if now.Sub(lastT) >= tick {
+				o := ops.Load()
+				report(now.Sub(start), o, float64(o-lastOps)/now.Sub(lastT).Seconds())
+				lastT, lastOps = now, o
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	stop.Store(true)
 	wg.Wait()
 	r := result{ops: ops.Load(), elapsed: time.Since(start)}
