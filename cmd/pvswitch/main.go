@@ -2,18 +2,22 @@
 //
 // Usage:
 //
-//	pvswitch demo   [-threads N] [-duration D]
+//	pvswitch demo   [-threads N] [-goroutines N] [-locks N] [-phase D] [-tick D]
 //	pvswitch stress [-threads N] [-goroutines N] [-locks N] [-duration D]
+//	pvswitch sites
+//	pvswitch status
 //
-// demo runs the same oversubscribed workload (more OS threads than CPUs, as
-// in a VM whose host overcommits its vCPUs) once under each mode, in child
-// processes started with PVLOCK_MODE set, and prints the throughput of each.
-// stress runs the workload once in the process's own mode (PVLOCK_MODE) and
-// prints throughput and pvlock's statistics. Both check mutual exclusion and
-// exit non-zero if it was violated or a wakeup was lost.
+// demo runs an oversubscribed workload (more OS threads than CPUs, as in a
+// VM whose host overcommits its vCPUs) and switches the lock mode live under
+// it: native, paravirt, native again, printing the throughput as it goes.
+// stress runs the workload in the process's mode (PVLOCK_MODE) and prints
+// throughput and pvlock's statistics. Both check mutual exclusion and exit
+// non-zero if it was violated or a wakeup was lost. sites disassembles the
+// binary's patchable lock-op sites, every variant, marking the live one;
+// status prints pvlock's switch mechanism and statistics.
 //
-// Switching a running process's mode is not available yet: the mode is
-// chosen at start.
+// The tool switches the locks of its own process; switching another running
+// process (through a control socket) is not built yet.
 package main
 
 import (
@@ -31,8 +35,10 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: pvswitch <command> [flags]
 
 commands:
-  demo     run an oversubscribed workload under each mode and compare
+  demo     switch native -> paravirt -> native live under 32 OS threads
   stress   run the workload in this process's mode (PVLOCK_MODE) and print stats
+  sites    disassemble the patchable lock-op sites, marking the live variant
+  status   print the switch mechanism and lock statistics
 
 Run 'pvswitch <command> -h' for the flags of a command.
 `)
@@ -47,6 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return demo(args[1:], stdout, stderr)
 	case "stress":
 		return stressCmd(args[1:], stdout, stderr)
+	case "sites":
+		return sitesCmd(args[1:], stdout, stderr)
+	case "status":
+		return statusCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0

@@ -54,3 +54,22 @@ func TestDemoSwitchesLive(t *testing.T) {
 		}
 	}
 }
+
+func TestSitesAndStatus(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"sites"}, &out, &errOut); code != 0 {
+		t.Fatalf("sites: exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"pvlock.release", "pvlock.lockSlowEntry", "paravirt", "native", "JMP"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("sites output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Count(out.String(), "  * ") != 2 && strings.Contains(out.String(), "mechanism patched") {
+		t.Errorf("want exactly one live variant marked per site:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run([]string{"status"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "mechanism=") {
+		t.Fatalf("status: exit %d: %q", code, out.String())
+	}
+}
