@@ -67,11 +67,31 @@
 // lock is in flight; each such wakeup counts as a rescue in ReadStats. Every
 // test in this repository asserts that rescues stay zero.
 //
-// # Modes
+// # Modes and the live switch
 //
 // The process-wide mode is read once at start from the environment variable
-// PVLOCK_MODE ("native" or "paravirt"; unset means native) and reported by
-// CurrentMode. An invalid value is logged and the default is used.
+// PVLOCK_MODE ("native" or "paravirt"; unset means native; an invalid value
+// is logged and the default is used) and can be changed at any time, while
+// locks are in use, with Switch; CurrentMode reports it and ReadStatus
+// describes the mechanism and the switches so far.
+//
+// The two places where the variants differ, the release and the slow-path
+// entry of acquire, are patchable one-instruction sites (sites.go; package
+// asm declares them, package patch rewrites them with the INT3 protocol).
+// No fast path reads a mode flag: the code is the mode. The binary is built
+// with the paravirt variants; at start, if PVLOCK_MODE asks for native, the
+// sites are rewritten once.
+//
+// A switch closes a gate, waits until no slow-path waiter of the old
+// variant is active (package barrier explains why that is enough), rewrites
+// both sites in one short window, publishes the mode and opens the gate.
+// If the waiters do not drain within a bound (DefaultDrainBound,
+// SetDrainBound) or the context ends, nothing is written and Switch returns
+// an error matching ErrBusy. Where the sites cannot be patched (no
+// membarrier SYNC_CORE, no way to write text, not linux/amd64), Switch works
+// by dispatch instead: the slow-path entry reads the published mode under
+// the same barrier and Unlock keeps the paravirt release, which is correct
+// in both modes; ReadStatus and a log line at start say so.
 //
 // # Misuse
 //
