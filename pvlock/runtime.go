@@ -6,6 +6,15 @@ import _ "unsafe" // for go:linkname
 // through it tells the scheduler the goroutine is blocked: its thread and P
 // go on running other goroutines (FEASIBILITY rule 5).
 //
+// Why it and not the alternatives (park_test.go, on the reference 2-vCPU
+// VM): a sleep/wake ping-pong costs ~350 ns with the runtime semaphore,
+// ~350 ns with a channel, and ~7 us with a futex through syscall.Syscall;
+// 1000 sleepers at once took ~2.3 ms and no new OS thread with the first
+// two, ~140 ms and 998 new OS threads with the futex (each sleeper holds
+// its thread in the kernel). A channel is as fast but needs a channel per
+// lock: an allocation, and a zero-value SpinLock could only get one lazily.
+// The semaphore needs just the 4-byte word beside the lock word.
+//
 // semacquire is sync.runtime_SemacquireRWMutex because it takes lifo: a
 // waiter that was woken and has to sleep again goes to the head of the queue,
 // so the longest waiter is the next one kicked (as in sync.Mutex).
