@@ -278,10 +278,6 @@ func TestModeFromEnv(t *testing.T) {
 	}
 }
 
-// startWrites is how many site switches starting in native costs: one
-// batch where the sites are patched, none under dispatch.
-var startWrites = map[bool]string{true: "0", false: "1"}[ReadStatus().Mechanism != "patched"]
-
 // TestEnvModeSubprocess checks PVLOCK_MODE end to end in a fresh process,
 // and that nothing is written at start when the mode is the built one.
 func TestEnvModeSubprocess(t *testing.T) {
@@ -291,6 +287,12 @@ func TestEnvModeSubprocess(t *testing.T) {
 		l.Lock()
 		l.Unlock()
 		os.Exit(0)
+	}
+	// Starting in native costs one batch of site writes where the sites
+	// are patched, none under dispatch.
+	startWrites := "1"
+	if ReadStatus().Mechanism != "patched" {
+		startWrites = "0"
 	}
 	for _, tc := range []struct{ env, want, log string }{
 		// The sites are built paravirt: only native needs a write at start.

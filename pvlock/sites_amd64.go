@@ -38,3 +38,7 @@ func sitesMode() Mode { return modeOfVariant(patch.Current(releaseSite)) }
 func siteTraps() uint64 { return patch.Traps(releaseSite) + patch.Traps(lockSlowEntrySite) }
 
 const switchable = true
+
+// dispatchRelease says, in the log line at start, what Unlock does when the
+// sites cannot be patched.
+const dispatchRelease = "Unlock keeps the built paravirt release, correct in both modes"

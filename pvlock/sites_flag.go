@@ -27,3 +27,5 @@ func sitesMode() Mode { return compiledMode }
 func siteTraps() uint64 { return 0 }
 
 const switchable = false
+
+const dispatchRelease = "Unlock reads the mode flag; the mode is fixed at start"

@@ -24,3 +24,5 @@ func sitesMode() Mode { return compiledMode }
 func siteTraps() uint64 { return 0 }
 
 const switchable = true
+
+const dispatchRelease = "Unlock uses the paravirt release, correct in both modes"

@@ -202,7 +202,7 @@ func setup(initial Mode, logf func(string, ...any)) {
 	sw.drainBound.Store(int64(DefaultDrainBound))
 	if err := patchInit(); err != nil {
 		sw.dispatch, sw.why = true, err
-		logf("pvlock: live patching unavailable, switching by dispatch (Unlock always uses the paravirt release): %v", err)
+		logf("pvlock: live patching unavailable, switching by dispatch (%s): %v", dispatchRelease, err)
 	} else if initial != compiledMode {
 		if err := patchSites(initial); err != nil && !errors.Is(err, patch.ErrRollForward) {
 			sw.dispatch, sw.why = true, err
