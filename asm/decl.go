@@ -13,11 +13,13 @@ const (
 	// KindStore is MOV $imm, disp(base) of Width bytes: one store, never a
 	// read-modify-write.
 	KindStore
-	// KindJmp is JMP rel32 (E9): a tail call to a function with the site
+	// KindJmp is JMP rel32 (E9), after Len-5 DS prefixes (3E) in a slot
+	// longer than 5 bytes: a tail call to a function with the site
 	// function's Go signature.
 	KindJmp
-	// KindCall is CALL rel32 (E8) to a func() in the owner package; it returns
-	// to the end of the site.
+	// KindCall is CALL rel32 (E8), after Len-5 DS prefixes (3E) in a slot
+	// longer than 5 bytes, to a func() in the owner package; it returns to
+	// the end of the site (site+Len).
 	KindCall
 )
 
@@ -37,13 +39,27 @@ func (k Kind) String() string {
 }
 
 // Opcodes of the branch variants (Intel SDM Vol. 2A, CALL and JMP: "E8 cd",
-// "E9 cd"). Both are 5 bytes: the opcode and a rel32 relative to the end of
-// the instruction.
+// "E9 cd"). Unpadded, both are 5 bytes: the opcode and a rel32 relative to
+// the end of the instruction. In a slot of Len > 5 the opcode is preceded by
+// Len-5 DS segment-override prefixes (PrefixDS). In 64-bit mode the CS,
+// DS, ES and SS overrides are ignored, and 3E has another meaning only on a
+// Jcc (branch hint) or an indirect JMP/CALL (CET NOTRACK), neither of which
+// a variant is; a direct rel32 JMP/CALL just becomes longer (the shape of
+// GCC's -mindirect-branch-cs-prefix, "2E E8 rel32", that Linux rewrites in
+// place). The padded form is still ONE instruction: its opcode is at offset
+// Len-5, its rel32 at Len-4, relative to the end of the site (site+Len).
 const (
 	OpCallRel32 = 0xE8
 	OpJmpRel32  = 0xE9
-	// Rel32Len is the length of a CALL or JMP rel32 instruction.
+	// PrefixDS is the DS segment-override prefix: the only padding allowed
+	// before a CALL/JMP opcode (never 66, which AMD CPUs honour on a near
+	// branch, truncating the target to 16 bits).
+	PrefixDS = 0x3E
+	// Rel32Len is the length of an unpadded CALL or JMP rel32 instruction.
 	Rel32Len = 5
+	// MaxBranchPad is the most DS prefixes before a CALL/JMP opcode: such
+	// a variant is 5 to 9 bytes long.
+	MaxBranchPad = 4
 	// MinLen is the shortest slot: a CALL or JMP rel32 must fit.
 	MinLen = Rel32Len
 )
@@ -60,8 +76,9 @@ type Variant struct {
 	Target string // KindJmp, KindCall: Go name of a function in the owner package
 
 	// Bytes is the encoded instruction, exactly Decl.Len bytes. For KindJmp
-	// and KindCall the rel32 is zero here; Bind computes it from the
-	// addresses of the site and the target.
+	// and KindCall (Decl.Len-5 DS prefixes, the opcode, a rel32 in the last
+	// 4 bytes) the rel32 is zero here; Bind computes it from the addresses
+	// of the site end (site+Len) and the target.
 	Bytes []byte
 }
 
@@ -72,11 +89,13 @@ func Store(name string, width int, base string, disp int32, imm int64) Variant {
 }
 
 // Jmp declares a variant that tail-calls target, a function of the owner
-// package with the site function's Go signature.
+// package with the site function's Go signature. In a slot of Len > 5 it
+// is encoded with Len-5 DS prefixes before E9 rel32.
 func Jmp(name, target string) Variant { return Variant{Name: name, Kind: KindJmp, Target: target} }
 
 // Call declares a variant that calls target, a func() of the owner package,
-// and continues after the site.
+// and continues after the site (the return address is site+Len). In a slot
+// of Len > 5 it is encoded with Len-5 DS prefixes before E8 rel32.
 func Call(name, target string) Variant { return Variant{Name: name, Kind: KindCall, Target: target} }
 
 // Nop declares a variant that does nothing.
@@ -153,8 +172,9 @@ func (d *Decl) Check() error {
 				return fmt.Errorf("asm: site %s variant %d: unknown base register %q", d.FullName(), i, v.Base)
 			}
 		case KindJmp, KindCall:
-			if d.Len != Rel32Len {
-				return fmt.Errorf("asm: site %s variant %d: %v needs Len %d, have %d", d.FullName(), i, v.Kind, Rel32Len, d.Len)
+			if d.Len > Rel32Len+MaxBranchPad {
+				return fmt.Errorf("asm: site %s variant %d: %v needs Len %d..%d (at most %d DS prefixes), have %d",
+					d.FullName(), i, v.Kind, Rel32Len, Rel32Len+MaxBranchPad, MaxBranchPad, d.Len)
 			}
 			if v.Target == "" {
 				return fmt.Errorf("asm: site %s variant %d: %v without Target", d.FullName(), i, v.Kind)

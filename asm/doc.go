@@ -4,12 +4,13 @@
 //
 // # Declaring a site
 //
-// A site is one line in Table (asm/table.go). For example, pvlock's
-// release (native: store 0 to the lock byte; paravirt: tail call to a Go
-// function) and its slow-path entry (a tail call either way):
+// A site is one line in Table (asm/table.go). For example, a lock's
+// release (native: store 0 to the 32-bit lock word, C7 07 00 00 00 00;
+// paravirt: tail call to a Go function, 3E E9 rel32 in the same 6 bytes)
+// and a slow-path entry (a tail call either way, E9 rel32):
 //
-//	{Pkg: "pvlock", Name: "release", Sig: "(l *uint8)", Args: 8, Pre: movDI("l"), Len: 5,
-//	    Variants: []Variant{Store("native", 1, "DI", 0, 0), Jmp("paravirt", "releaseParavirt")}, Post: ret},
+//	{Pkg: "pvlock", Name: "release", Sig: "(l *uint32)", Args: 8, Pre: movDI("l"), Len: 6,
+//	    Variants: []Variant{Store("native", 4, "DI", 0, 0), Jmp("paravirt", "releaseParavirt")}, Post: ret},
 //	{Pkg: "pvlock", Name: "lockSlow", Sig: "(l *SpinLock)", Args: 8, Len: 5,
 //	    Variants: []Variant{Jmp("native", "lockSlowNative"), Jmp("paravirt", "lockSlowParavirt")}},
 //
@@ -30,8 +31,9 @@
 //
 //   - zsites_amd64.s: the site function
 //     TEXT ·release(SB), NOSPLIT|NOFRAME, $0-8 made of the preamble, the
-//     slot holding variant 0 (raw BYTEs for stores and NOPs, a real
-//     `JMP ·target(SB)` / `CALL ·target(SB)` so the linker relocates it), the
+//     slot holding variant 0 (raw BYTEs for stores and NOPs; for a JMP or
+//     CALL its DS prefixes as `BYTE $0x3e;` then a real `JMP ·target(SB)` /
+//     `CALL ·target(SB)` so the linker relocates it), the
 //     epilogue, and for CALL variants an unreachable `CALL ·target(SB)` per
 //     target after the epilogue so the linker's nosplit check sees every
 //     call; plus one address helper per site function and target
@@ -60,26 +62,35 @@
 //     assembled with golang-asm and widened to Len by longer ModRM/SIB and
 //     displacement forms and DS prefixes (asm/internal/encode), then decoded
 //     with x86asm to check op, operands, width and length.
-//   - JMP and CALL variants are E9/E8 rel32 (Len 5). A JMP is a tail call:
-//     its target has the site function's Go signature (the arguments are
-//     still where the caller put them, since the frame is empty). A CALL
-//     target is a func() of the owner package and returns to the end of the
-//     site; the epilogue must follow the slot (an instruction after the
+//   - A JMP or CALL variant is Len-5 DS segment-override prefixes (3E, the
+//     only prefix allowed, at most 4: Len 5..9) followed by E9/E8 rel32:
+//     one instruction, its opcode at offset Len-5, its rel32 at Len-4,
+//     relative to the end of the site (site+Len). The CPU ignores DS on a
+//     direct near JMP/CALL in 64-bit mode, so a Len-6 slot can hold both a
+//     4-byte MOVL store (C7 07 imm32) and 3E E9 rel32. A JMP is a tail
+//     call: its target has the site function's Go signature (the arguments
+//     are still where the caller put them, since the frame is empty). A
+//     CALL target is a func() of the owner package and returns to the end
+//     of the site (site+Len, natively and when the trap handler emulates
+//     it); the epilogue must follow the slot (an instruction after the
 //     site) and no register or flag may be live across the slot.
 //   - A store variant is one MOV $imm, disp(base) of 1, 2, 4 or 8 bytes, no
 //     index register: the trap handler emulates it with one store of that
 //     width (never a read-modify-write).
-//   - At init Bind computes each CALL/JMP rel32 from the helper addresses and
-//     checks that the live slot is byte-identical to variant 0 and decodes as
-//     declared. Anything else is recorded in Site.Err as a *MismatchError
-//     naming the site and the bytes, and package patch refuses the site.
+//   - At init Bind computes each CALL/JMP rel32 (target - (site+Len)) from
+//     the helper addresses and checks that the live slot is byte-identical
+//     to variant 0 (so the linker's relocation of a padded JMP/CALL is
+//     checked too) and decodes as declared. Anything else is recorded in
+//     Site.Err as a *MismatchError naming the site and the bytes, and
+//     package patch refuses the site.
 //
 // # Never
 //
 // asm never writes code; it only describes and verifies it. It never takes
 // an address from a Go func value.
 //
-// Test sites of every kind live in package asm/testsite.
+// Test sites of every kind live in package asm/testsite, including slots of
+// 6 and 9 bytes with DS-padded JMP/CALL variants (Release32, Tick6, Count9).
 //
 // Measured on this project's 2-vCPU KVM guest: a site running its variant
 // natively costs ~1.5 ns per call (a call of a tiny assembly function);

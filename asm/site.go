@@ -91,12 +91,15 @@ func (s *Site) bind() error {
 			return fmt.Errorf("asm: site %s variant %d: %d bytes, want %d; run `go generate ./...`", d.FullName(), i, len(b), d.Len)
 		}
 		if v.Kind == KindJmp || v.Kind == KindCall {
-			rel := int64(s.targets[i]) - int64(s.addr+Rel32Len)
+			// Len-5 DS prefixes, the opcode, then rel32 in the last 4
+			// bytes, relative to the end of the whole (padded) instruction.
+			rel := int64(s.targets[i]) - int64(s.addr+uintptr(d.Len))
 			if s.targets[i] == 0 || rel != int64(int32(rel)) {
 				return fmt.Errorf("asm: site %s variant %d: target %s at %#x out of rel32 reach", d.FullName(), i, v.Target, s.targets[i])
 			}
 			r := uint32(int32(rel))
-			b[1], b[2], b[3], b[4] = byte(r), byte(r>>8), byte(r>>16), byte(r>>24)
+			o := d.Len - 4
+			b[o], b[o+1], b[o+2], b[o+3] = byte(r), byte(r>>8), byte(r>>16), byte(r>>24)
 		}
 		if err := CheckInst(d, i, b, s.addr, s.targets[i]); err != nil {
 			return &MismatchError{Site: d.FullName(), Addr: s.addr, Bytes: b, Reason: err.Error()}
@@ -185,8 +188,9 @@ func (s *Site) String() string { return fmt.Sprintf("%s@%#x", s.Name(), s.addr) 
 
 // CheckInst checks that b, as variant i of d at address pc, decodes
 // (x86asm) to exactly one instruction of d.Len bytes doing what the variant
-// declares. For CALL/JMP, target 0 skips the target check (the generator
-// does not know addresses).
+// declares. A CALL/JMP must be exactly d.Len-5 DS prefixes (0x3E, at most
+// MaxBranchPad), the E8/E9 opcode and a rel32 relative to pc+d.Len; target
+// 0 skips the target check (the generator does not know addresses).
 func CheckInst(d *Decl, i int, b []byte, pc, target uintptr) error {
 	v := &d.Variants[i]
 	if len(b) != d.Len {
@@ -247,12 +251,24 @@ func CheckInst(d *Decl, i int, b []byte, pc, target uintptr) error {
 			}
 		}
 	case KindJmp, KindCall:
+		// Exactly Len-5 DS prefixes (at most MaxBranchPad), the opcode at
+		// Len-5, rel32 at Len-4. Any other prefix is refused: 66 would make
+		// the branch 16-bit on AMD, REX/REP/LOCK have no business here.
 		op, opb := x86asm.JMP, byte(OpJmpRel32)
 		if v.Kind == KindCall {
 			op, opb = x86asm.CALL, OpCallRel32
 		}
-		if inst.Op != op || b[0] != opb {
-			return bad("want " + v.Kind.String() + " rel32")
+		pad := d.Len - Rel32Len
+		if pad < 0 || pad > MaxBranchPad {
+			return bad(fmt.Sprintf("want %s rel32 after 0..%d DS prefixes, not in %d bytes", v.Kind, MaxBranchPad, d.Len))
+		}
+		for j := range pad {
+			if b[j] != PrefixDS {
+				return bad(fmt.Sprintf("want %d DS (%#x) prefixes before the opcode, byte %d is %#02x", pad, PrefixDS, j, b[j]))
+			}
+		}
+		if inst.Op != op || b[pad] != opb {
+			return bad(fmt.Sprintf("want %s rel32 (opcode %#02x at offset %d)", v.Kind, opb, pad))
 		}
 		rel, ok := inst.Args[0].(x86asm.Rel)
 		if !ok {

@@ -19,6 +19,12 @@ var Table = append([]Decl{
 	{Pkg: testsite, Name: "Count", Sig: "(c *Counter)", Args: 8, Len: 5, Variants: []Variant{Jmp("a", "countA"), Jmp("b", "countB")}},
 	{Pkg: testsite, Name: "Release", Sig: "(l *uint8)", Args: 8, Pre: movDI("l"), Len: 5, Variants: []Variant{Store("native", 1, "DI", 0, 0), Jmp("paravirt", "releaseParavirt")}, Post: ret},
 	{Pkg: testsite, Name: "Tick", Sig: "()", Args: 0, Len: 5, Variants: []Variant{Call("a", "tickA"), Call("b", "tickB"), Nop("none")}, Post: ret},
+	// Longer slots: a JMP/CALL padded with Len-5 DS prefixes (3E.. E9/E8
+	// rel32) beside a 4-byte store or a 6-byte NOP.
+	{Pkg: testsite, Name: "Release32", Sig: "(l *uint32)", Args: 8, Pre: movDI("l"), Len: 6, Variants: []Variant{Store("native", 4, "DI", 0, 0), Jmp("paravirt", "releaseParavirt32")}, Post: ret},
+	{Pkg: testsite, Name: "Tick6", Sig: "()", Args: 0, Len: 6, Variants: []Variant{Call("a", "tick6A"), Call("b", "tick6B"), Nop("none")}, Post: ret},
+	// The longest padded branch (4 DS prefixes), starting as a JMP.
+	{Pkg: testsite, Name: "Count9", Sig: "(c *Counter)", Args: 8, Len: 9, Variants: []Variant{Jmp("a", "countA"), Jmp("b", "countB")}},
 }, batchSites(512)...)
 
 const testsite = "asm/testsite"

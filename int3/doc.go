@@ -12,13 +12,16 @@
 //	foreign?  si_code != SI_KERNEL, or RIP-1 is not a registered site
 //	          -> jump to the replaced handler with DI, SI, DX and the stack untouched
 //	count     LOCK INC of a handlers-in-flight shard picked from SP, kept in a register
-//	decide    first byte of the site: 0xCC -> emulate; a variant's first byte -> late
-//	          trap: resume at the site (RIP = site), emulating nothing; else foreign
+//	decide    first byte of the site: 0xCC -> emulate; a variant's first byte (variants
+//	          may share one, e.g. a DS prefix 0x3E) -> late trap: resume at the site
+//	          (RIP = site), emulating nothing; else foreign
 //	load      the current descriptor: entry.state = gen<<16|new<<8|old, new iff commitGen >= gen
 //	emulate   store: one store of the declared width to [reg from ucontext + disp],
 //	          or, below 4096, RIP = a stub in Go text that faults on the same register
 //	          (Go reports the nil dereference); JMP: RIP = target; CALL: push the
-//	          site's end on the interrupted stack, RIP = target; NOP: RIP = site end
+//	          site's end on the interrupted stack, RIP = target; NOP: RIP = site end.
+//	          The site's end is site+Len from the descriptor, never site+5: a
+//	          JMP/CALL variant may carry DS prefixes (asm: Len 5..9)
 //	uncount   LOCK DEC of the same shard
 //
 // # Invariants

@@ -154,13 +154,15 @@ stall_done:
 	JMP	done
 
 emulate_jmp:
-	// JMP: the tail call's target.
+	// JMP: the tail call's target (the descriptor holds the absolute
+	// address; the DS prefixes of a padded variant change nothing).
 	MOVQ	desc_Target(R10), AX
 	MOVQ	AX, UC_RIP(DX)
 	JMP	done
 
 emulate_call:
-	// CALL: push the return address (the end of the site) on the
+	// CALL: push the return address (the end of the site: site+Len, not
+	// site+5, since a CALL variant may carry DS prefixes) on the
 	// interrupted stack, go to the target.
 	MOVQ	UC_RSP(DX), AX
 	SUBQ	$8, AX

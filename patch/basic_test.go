@@ -93,6 +93,31 @@ func TestSwitchEveryKind(t *testing.T) {
 			t.Fatalf("Release variant %d: l=%d, paravirt calls %d", v, l, testsite.ReleaseParavirt.Load()-n)
 		}
 	}
+	for _, v := range []int{1, 0} { // 6 bytes: MOVL $0, (DI) or 3E E9 rel32
+		mustSwitch(t, v, testsite.Release32Site)
+		l, n := uint32(0xdeadbeef), testsite.ReleaseParavirt32.Load()
+		testsite.Release32(&l)
+		if l != 0 || testsite.ReleaseParavirt32.Load()-n != int64(v) {
+			t.Fatalf("Release32 variant %d: l=%#x, paravirt calls %d", v, l, testsite.ReleaseParavirt32.Load()-n)
+		}
+	}
+	for _, v := range []int{1, 0} { // 9 bytes: 3E 3E 3E 3E E9 rel32
+		mustSwitch(t, v, testsite.Count9Site)
+		var c testsite.Counter
+		testsite.Count9(&c)
+		if (v == 0) != (c.A == 1) || c.A+c.B != 1 {
+			t.Fatalf("Count9 variant %d: %+v", v, c)
+		}
+	}
+	for _, v := range []int{1, 2, 0} { // 6 bytes: 3E E8 rel32 or a NOP
+		mustSwitch(t, v, testsite.Tick6Site)
+		a, b := testsite.Tick6A.Load(), testsite.Tick6B.Load()
+		testsite.Tick6()
+		da, db := testsite.Tick6A.Load()-a, testsite.Tick6B.Load()-b
+		if want := [3][2]int64{{1, 0}, {0, 1}, {0, 0}}[v]; da != want[0] || db != want[1] {
+			t.Fatalf("Tick6 variant %d: called a %d, b %d times", v, da, db)
+		}
+	}
 	for _, v := range []int{1, 2, 0} {
 		mustSwitch(t, v, testsite.TickSite)
 		a, b := testsite.TickA.Load(), testsite.TickB.Load()

@@ -84,8 +84,9 @@
 //	membarrier SYNC_CORE                              0.64 us other CPU idle, 10-13 us other CPU running our thread
 //	Switch latency, 8 goroutines running the sites    1 site 65-74 us, 8: 102-116 us, 64: 0.36-0.39 ms, 512: 2.35 ms
 //	  max pinned window seen: 2-21 ms (the OS preempts the pinned thread: 8 runners on 2 CPUs)
-//	stress: 100,000 flips of 4 sites under 8 runners  9.4 s (94 us per flip; ~200 us with another test binary running),
-//	  with GC churn and a CPU profile; ~520,000 emulated traps, exact counts; -race: 168 us per flip
+//	stress: 100,000 flips of 7 sites under 8 runners  11.0 s (110 us per flip; was 94 us for 4 sites; ~200 us with
+//	  another test binary running), with GC churn and a CPU profile; ~1,080,000 emulated traps (140,000-160,000 on
+//	  each of the 6- and 9-byte sites with DS-padded JMP/CALL), exact counts; -race: 216 us per flip
 //
 // The cost of a trap is the kernel's signal delivery and sigreturn, not the
 // handler; with another test binary running on the VM it rose to 3.3 us.

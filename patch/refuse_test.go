@@ -5,6 +5,7 @@ package patch_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -155,11 +156,14 @@ func TestAbortBeforeCommit(t *testing.T) {
 }
 
 // TestRollForward: a failure after the commit leaves INT3 on the sites
-// with the new descriptors: they run the new variant through the handler,
-// stores below 4096 still panic as nil dereferences, and the next switch
-// finishes the rewrite.
+// with the new descriptors: they run the new variant through the handler
+// (in both directions for the sites of 6 and 9 bytes: their JMP/CALL
+// behind DS prefixes, a CALL returning to the end of the slot, a 4-byte
+// store), stores below 4096 still panic as nil dereferences, and the next
+// switch finishes the rewrite.
 func TestRollForward(t *testing.T) {
-	sites := []*asm.Site{testsite.FlagSite, testsite.WideSite, testsite.CountSite, testsite.TickSite, testsite.BackSite}
+	sites := []*asm.Site{testsite.FlagSite, testsite.WideSite, testsite.CountSite, testsite.TickSite, testsite.BackSite,
+		testsite.Release32Site, testsite.Tick6Site, testsite.Count9Site}
 	mustSwitch(t, 0, sites...)
 	patch.SetInject(func(s string, i int) syscall.Errno {
 		if s == "tails" {
@@ -200,11 +204,84 @@ func TestRollForward(t *testing.T) {
 		t.Fatalf("Flag traps %d -> %d, want one more", traps, patch.Traps(testsite.FlagSite))
 	}
 	testNilStore(t)
+	long := []*asm.Site{testsite.Release32Site, testsite.Tick6Site, testsite.Count9Site}
+	runLong(t, 1)
 	mustSwitch(t, 1, sites...) // finishes the armed sites
 	if a := patch.ReadStats().Armed; a != 0 {
 		t.Fatalf("Stats.Armed = %d after finishing", a)
 	}
+	// The long sites' variant 0 through the handler too, then natively.
+	patch.SetInject(func(s string, i int) syscall.Errno {
+		if s == "tails" {
+			return syscall.EIO
+		}
+		return 0
+	})
+	err = patch.Switch(long, to(0))
+	patch.SetInject(nil)
+	if !errors.Is(err, patch.ErrRollForward) {
+		t.Fatalf("failure after commit = %v, want ErrRollForward", err)
+	}
+	for _, s := range long {
+		if s.Live()[0] != 0xCC || patch.Current(s) != 0 {
+			t.Fatalf("%v: live % x, current %d; want INT3 and variant 0", s, s.Live(), patch.Current(s))
+		}
+	}
+	runLong(t, 0)
 	mustSwitch(t, 0, sites...)
+	runLong(t, 0)
+}
+
+// runLong runs the 6- and 9-byte sites once each (with stack growth and a
+// GC inside their targets), through the handler if they are armed or
+// natively, checks that variant v of each ran exactly once (runLongErr),
+// and that each trapped exactly once if armed, never if not.
+func runLong(t *testing.T, v int) {
+	t.Helper()
+	long := []*asm.Site{testsite.Release32Site, testsite.Tick6Site, testsite.Count9Site}
+	traps := make([]uint64, len(long))
+	for i, s := range long {
+		traps[i] = patch.Traps(s)
+	}
+	armed := testsite.Tick6Site.Live()[0] == 0xCC
+	testsite.Stress.Store(true)
+	err := runLongErr(v)
+	testsite.Stress.Store(false)
+	if err != nil {
+		t.Fatalf("armed %v: %v", armed, err)
+	}
+	for i, s := range long {
+		want := uint64(0)
+		if s.Live()[0] == 0xCC {
+			want = 1
+		}
+		if got := patch.Traps(s) - traps[i]; got != want {
+			t.Fatalf("%v variant %d: %d traps emulated, want %d", s, v, got, want)
+		}
+	}
+}
+
+// runLongErr runs Release32, Tick6 and Count9 once each and reports
+// whether variant v of each ran exactly once: Release32 clears all 4 bytes
+// (native store) or tail-calls releaseParavirt32 (JMP); Tick6 calls tick6A
+// or tick6B once and returns to the end of its slot (a return to site+5
+// would land inside the rel32); Count9 tail-calls countA or countB. It
+// takes no lock and allocates only to report a failure, so it may run
+// inside the patch window.
+func runLongErr(v int) error {
+	l, pv := uint32(0xdeadbeef), testsite.ReleaseParavirt32.Load()
+	testsite.Release32(&l)
+	dpv := testsite.ReleaseParavirt32.Load() - pv
+	a, b := testsite.Tick6A.Load(), testsite.Tick6B.Load()
+	testsite.Tick6()
+	da, db := testsite.Tick6A.Load()-a, testsite.Tick6B.Load()-b
+	var c testsite.Counter
+	testsite.Count9(&c)
+	want := [2]int64{1 - int64(v), int64(v)}
+	if l != 0 || dpv != int64(v) || da != want[0] || db != want[1] || int64(c.A) != want[0] || int64(c.B) != want[1] {
+		return fmt.Errorf("variant %d: Release32 l=%#x paravirt +%d, Tick6 a +%d b +%d, Count9 %+v", v, l, dpv, da, db, c)
+	}
+	return nil
 }
 
 // testNilStore runs Flag(nil) on the armed Flag site: the handler must not
@@ -226,12 +303,14 @@ func testNilStore(t *testing.T) {
 // TestEmulateOldBeforeCommit: while INT3 is on the sites and the batch is
 // not committed, traps run the OLD variants.
 func TestEmulateOldBeforeCommit(t *testing.T) {
-	sites := []*asm.Site{testsite.FlagSite, testsite.WideSite, testsite.CountSite, testsite.TickSite}
+	sites := []*asm.Site{testsite.FlagSite, testsite.WideSite, testsite.CountSite, testsite.TickSite,
+		testsite.Release32Site, testsite.Tick6Site, testsite.Count9Site}
 	mustSwitch(t, 1, sites...)
 	var b uint8
 	var w [2]uint64
 	var c testsite.Counter
 	var ta int64
+	var long error
 	patch.SetHookArmed(func() {
 		testsite.Flag(&b)
 		testsite.Wide(&w)
@@ -239,14 +318,15 @@ func TestEmulateOldBeforeCommit(t *testing.T) {
 		a := testsite.TickA.Load()
 		testsite.Tick() // variant 1 calls tickB: TickA unchanged
 		ta = testsite.TickA.Load() - a
+		long = runLongErr(1) // the old variant 1, emulated (no lock, no GC: we are in the window)
 	})
 	err := patch.Switch(sites, to(0))
 	patch.SetHookArmed(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b != 2 || w != [2]uint64{0, 0x7eadbeef} || c.B != 1 || ta != 0 {
-		t.Fatalf("traps before the commit ran: Flag %d, Wide %x, Count %+v, tickA %d; want the old variant 1", b, w, c, ta)
+	if b != 2 || w != [2]uint64{0, 0x7eadbeef} || c.B != 1 || ta != 0 || long != nil {
+		t.Fatalf("traps before the commit ran: Flag %d, Wide %x, Count %+v, tickA %d, long sites: %v; want the old variant 1", b, w, c, ta, long)
 	}
 }
 

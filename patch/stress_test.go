@@ -34,7 +34,9 @@ func churn(stop chan struct{}, wg *sync.WaitGroup) {
 	}
 }
 
-// TestStressFlip flips a JMP, a CALL, a store and a store/JMP site between two variants
+// TestStressFlip flips a JMP, a CALL, a store and a store/JMP site between two variants,
+// and the same in slots longer than 5 bytes (a 4-byte store/JMP of 6 bytes,
+// a 6-byte CALL, a 9-byte JMP: JMP/CALL behind DS prefixes),
 // 100,000 times (5,000 with -short, a tenth under -race) while 8 goroutines
 // run them in loops, with GC churn and a CPU profile: every execution must
 // run exactly one variant (exact counts) and nothing may crash.
@@ -46,7 +48,8 @@ func TestStressFlip(t *testing.T) {
 	if raceEnabled {
 		flips /= 10
 	}
-	sites := []*asm.Site{testsite.CountSite, testsite.TickSite, testsite.FlagSite, testsite.ReleaseSite}
+	sites := []*asm.Site{testsite.CountSite, testsite.TickSite, testsite.FlagSite, testsite.ReleaseSite,
+		testsite.Release32Site, testsite.Tick6Site, testsite.Count9Site}
 	mustSwitch(t, 0, sites...)
 	if err := pprof.StartCPUProfile(io.Discard); err != nil {
 		t.Fatal(err)
@@ -62,13 +65,18 @@ func TestStressFlip(t *testing.T) {
 	var stopped atomic.Bool
 	type result struct {
 		c    testsite.Counter
+		c9   testsite.Counter
 		n    uint64
 		bad  uint8
 		done bool
 	}
 	results := make([]result, workers)
 	tick0 := testsite.TickA.Load() + testsite.TickB.Load()
-	traps0 := patch.Traps(testsite.CountSite) + patch.Traps(testsite.TickSite) + patch.Traps(testsite.FlagSite)
+	tick60 := testsite.Tick6A.Load() + testsite.Tick6B.Load()
+	var traps0 uint64
+	for _, s := range sites {
+		traps0 += patch.Traps(s)
+	}
 	for w := range workers {
 		wg.Add(1)
 		go func(r *result) {
@@ -87,6 +95,14 @@ func TestStressFlip(t *testing.T) {
 				if l != 0 {
 					r.bad = 100 + l
 				}
+				// Either variant must clear all 4 bytes.
+				l32 := uint32(0xdeadbeef)
+				testsite.Release32(&l32)
+				if l32 != 0 {
+					r.bad = 200
+				}
+				testsite.Tick6()
+				testsite.Count9(&r.c9)
 				r.n++
 				if r.n%1024 == 0 {
 					runtime.Gosched()
@@ -108,18 +124,28 @@ func TestStressFlip(t *testing.T) {
 	wg.Wait()
 	var total uint64
 	for i, r := range results {
-		if r.c.A+r.c.B != r.n || r.bad != 0 {
-			t.Errorf("worker %d: %d iterations but countA %d + countB %d; bad store %d", i, r.n, r.c.A, r.c.B, r.bad)
+		if r.c.A+r.c.B != r.n || r.c9.A+r.c9.B != r.n || r.bad != 0 {
+			t.Errorf("worker %d: %d iterations but Count: countA %d + countB %d, Count9: countA %d + countB %d; bad store %d",
+				i, r.n, r.c.A, r.c.B, r.c9.A, r.c9.B, r.bad)
 		}
 		total += r.n
 	}
 	if got := uint64(testsite.TickA.Load() + testsite.TickB.Load() - tick0); got != total {
 		t.Errorf("Tick targets ran %d times for %d executions", got, total)
 	}
-	traps := patch.Traps(testsite.CountSite) + patch.Traps(testsite.TickSite) + patch.Traps(testsite.FlagSite) - traps0
+	if got := uint64(testsite.Tick6A.Load() + testsite.Tick6B.Load() - tick60); got != total {
+		t.Errorf("Tick6 targets ran %d times for %d executions", got, total)
+	}
+	traps := -traps0
+	perSite := make([]string, len(sites))
+	for i, s := range sites {
+		traps += patch.Traps(s)
+		perSite[i] = fmt.Sprintf("%s %d", s.Name(), patch.Traps(s))
+	}
+	t.Logf("emulated traps per site (whole run of the binary): %v", perSite)
 	st := patch.ReadStats()
 	t.Logf("%d flips in %v (%v/flip), %d site executions, %d emulated traps, last window %v, max %v, writer %s",
-		flips, elapsed, elapsed/time.Duration(flips), 4*total, traps, st.LastWindow, st.MaxWindow, st.Mechanism)
+		flips, elapsed, elapsed/time.Duration(flips), uint64(len(sites))*total, traps, st.LastWindow, st.MaxWindow, st.Mechanism)
 	mustSwitch(t, 0, sites...)
 }
 

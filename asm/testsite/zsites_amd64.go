@@ -92,6 +92,46 @@ var TickSite = asm.Bind(&asm.Decl{
 	},
 }, zsiteAddr_Tick(), []uintptr{zsiteAddr_tickA(), zsiteAddr_tickB(), 0})
 
+// Release32 is the site function of site testsite.Release32 (declared in asm.Table).
+func Release32(l *uint32)
+
+// Release32Site is site testsite.Release32 bound to this binary.
+var Release32Site = asm.Bind(&asm.Decl{
+	Pkg: "asm/testsite", Name: "Release32", Sig: "(l *uint32)", Args: 8, Len: 6, NoEscape: false,
+	Pre: []string{"MOVQ l+0(FP), DI"}, Post: []string{"RET"},
+	Variants: []asm.Variant{
+		{Name: "native", Kind: asm.KindStore, Width: 4, Base: "DI", Disp: 0, Imm: 0, Target: "", Bytes: []byte{0xc7, 0x07, 0x00, 0x00, 0x00, 0x00}},
+		{Name: "paravirt", Kind: asm.KindJmp, Width: 0, Base: "", Disp: 0, Imm: 0, Target: "releaseParavirt32", Bytes: []byte{0x3e, 0xe9, 0x00, 0x00, 0x00, 0x00}},
+	},
+}, zsiteAddr_Release32(), []uintptr{0, zsiteAddr_releaseParavirt32()})
+
+// Tick6 is the site function of site testsite.Tick6 (declared in asm.Table).
+func Tick6()
+
+// Tick6Site is site testsite.Tick6 bound to this binary.
+var Tick6Site = asm.Bind(&asm.Decl{
+	Pkg: "asm/testsite", Name: "Tick6", Sig: "()", Args: 0, Len: 6, NoEscape: false,
+	Pre: []string(nil), Post: []string{"RET"},
+	Variants: []asm.Variant{
+		{Name: "a", Kind: asm.KindCall, Width: 0, Base: "", Disp: 0, Imm: 0, Target: "tick6A", Bytes: []byte{0x3e, 0xe8, 0x00, 0x00, 0x00, 0x00}},
+		{Name: "b", Kind: asm.KindCall, Width: 0, Base: "", Disp: 0, Imm: 0, Target: "tick6B", Bytes: []byte{0x3e, 0xe8, 0x00, 0x00, 0x00, 0x00}},
+		{Name: "none", Kind: asm.KindNop, Width: 0, Base: "", Disp: 0, Imm: 0, Target: "", Bytes: []byte{0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00}},
+	},
+}, zsiteAddr_Tick6(), []uintptr{zsiteAddr_tick6A(), zsiteAddr_tick6B(), 0})
+
+// Count9 is the site function of site testsite.Count9 (declared in asm.Table).
+func Count9(c *Counter)
+
+// Count9Site is site testsite.Count9 bound to this binary.
+var Count9Site = asm.Bind(&asm.Decl{
+	Pkg: "asm/testsite", Name: "Count9", Sig: "(c *Counter)", Args: 8, Len: 9, NoEscape: false,
+	Pre: []string(nil), Post: []string(nil),
+	Variants: []asm.Variant{
+		{Name: "a", Kind: asm.KindJmp, Width: 0, Base: "", Disp: 0, Imm: 0, Target: "countA", Bytes: []byte{0x3e, 0x3e, 0x3e, 0x3e, 0xe9, 0x00, 0x00, 0x00, 0x00}},
+		{Name: "b", Kind: asm.KindJmp, Width: 0, Base: "", Disp: 0, Imm: 0, Target: "countB", Bytes: []byte{0x3e, 0x3e, 0x3e, 0x3e, 0xe9, 0x00, 0x00, 0x00, 0x00}},
+	},
+}, zsiteAddr_Count9(), []uintptr{zsiteAddr_countA(), zsiteAddr_countB()})
+
 // B000 is the site function of site testsite.B000 (declared in asm.Table).
 //
 //go:noescape
@@ -7784,6 +7824,12 @@ func zsiteAddr_Release() uintptr
 func zsiteAddr_tickA() uintptr
 func zsiteAddr_tickB() uintptr
 func zsiteAddr_Tick() uintptr
+func zsiteAddr_releaseParavirt32() uintptr
+func zsiteAddr_Release32() uintptr
+func zsiteAddr_tick6A() uintptr
+func zsiteAddr_tick6B() uintptr
+func zsiteAddr_Tick6() uintptr
+func zsiteAddr_Count9() uintptr
 func zsiteAddr_B000() uintptr
 func zsiteAddr_B001() uintptr
 func zsiteAddr_B002() uintptr

@@ -59,6 +59,34 @@ TEXT ·Tick(SB), NOSPLIT|NOFRAME, $0-0
 	CALL ·tickA(SB)
 	CALL ·tickB(SB)
 
+// Site testsite.Release32: a 6-byte slot; variants:
+//   0 native: MOVL $0, 0(DI) = c7 07 00 00 00 00
+//   1 paravirt: JMP releaseParavirt32 = 3e e9 00 00 00 00
+TEXT ·Release32(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ l+0(FP), DI
+	// slot: variant 0 "native"
+	BYTE $0xc7; BYTE $0x07; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00
+	RET
+
+// Site testsite.Tick6: a 6-byte slot; variants:
+//   0 a: CALL tick6A = 3e e8 00 00 00 00
+//   1 b: CALL tick6B = 3e e8 00 00 00 00
+//   2 none: NOP = 66 0f 1f 44 00 00
+TEXT ·Tick6(SB), NOSPLIT|NOFRAME, $0-0
+	// slot: variant 0 "a"
+	BYTE $0x3e; CALL ·tick6A(SB)
+	RET
+	// Never executed: shows the linker's nosplit check every call a variant makes.
+	CALL ·tick6A(SB)
+	CALL ·tick6B(SB)
+
+// Site testsite.Count9: a 9-byte slot; variants:
+//   0 a: JMP countA = 3e 3e 3e 3e e9 00 00 00 00
+//   1 b: JMP countB = 3e 3e 3e 3e e9 00 00 00 00
+TEXT ·Count9(SB), NOSPLIT|NOFRAME, $0-8
+	// slot: variant 0 "a"
+	BYTE $0x3e; BYTE $0x3e; BYTE $0x3e; BYTE $0x3e; JMP ·countA(SB)
+
 // Site testsite.B000: a 5-byte slot; variants:
 //   0 old: MOVB $1, 0(DI) = c6 44 27 00 01
 //   1 new: MOVB $2, 0(DI) = c6 44 27 00 02
@@ -4711,6 +4739,30 @@ TEXT ·zsiteAddr_tickB(SB), NOSPLIT|NOFRAME, $0-8
 	RET
 TEXT ·zsiteAddr_Tick(SB), NOSPLIT|NOFRAME, $0-8
 	MOVQ $·Tick(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+TEXT ·zsiteAddr_releaseParavirt32(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ $·releaseParavirt32(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+TEXT ·zsiteAddr_Release32(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ $·Release32(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+TEXT ·zsiteAddr_tick6A(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ $·tick6A(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+TEXT ·zsiteAddr_tick6B(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ $·tick6B(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+TEXT ·zsiteAddr_Tick6(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ $·Tick6(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET
+TEXT ·zsiteAddr_Count9(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ $·Count9(SB), AX
 	MOVQ AX, ret+0(FP)
 	RET
 TEXT ·zsiteAddr_B000(SB), NOSPLIT|NOFRAME, $0-8

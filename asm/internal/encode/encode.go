@@ -18,15 +18,15 @@ import (
 
 // Encoding bytes (Intel SDM Vol. 2A, chapter 2).
 const (
-	prefixDS      = 0x3E // segment override; ignored for data in 64-bit mode, used as padding
-	prefixOpsize  = 0x66 // operand-size override (16-bit operand)
+	prefixDS      = asm.PrefixDS // segment override; ignored in 64-bit mode (data and near JMP/CALL), used as padding
+	prefixOpsize  = 0x66         // operand-size override (16-bit operand)
 	modIndirect   = 0 << 6
 	modDisp8      = 1 << 6
 	modDisp32     = 2 << 6
 	rmSIB         = 4 // r/m = 100: a SIB byte follows
 	sibNoIndex    = 4 << 3
-	maxPadPrefix  = 4  // at most this many DS prefixes are added
-	maxInstLength = 15 // Intel SDM Vol. 2A, 2.3.11
+	maxPadPrefix  = asm.MaxBranchPad // at most this many DS prefixes are added
+	maxInstLength = 15               // Intel SDM Vol. 2A, 2.3.11
 )
 
 // goReg maps a Go register name to golang-asm's register constant.
@@ -102,7 +102,13 @@ func Variant(d *asm.Decl, i int) ([]byte, error) {
 		if len(c) != asm.Rel32Len {
 			return nil, fmt.Errorf("encode: site %s: golang-asm gave % x for %v, want 5 bytes", d.FullName(), c, v.Kind)
 		}
-		out = c
+		// Widen by DS prefixes before the opcode: one instruction of
+		// d.Len bytes, opcode at d.Len-5, rel32 (zero here) at d.Len-4.
+		pad := d.Len - asm.Rel32Len
+		if pad < 0 || pad > maxPadPrefix {
+			return nil, fmt.Errorf("encode: site %s: no %v rel32 of %d bytes (5 plus at most %d DS prefixes)", d.FullName(), v.Kind, d.Len, maxPadPrefix)
+		}
+		out = append(bytes.Repeat([]byte{prefixDS}, pad), c...)
 	case asm.KindStore:
 		c, err := Canonical(v)
 		if err != nil {

@@ -62,6 +62,7 @@ func TestVariantLengths(t *testing.T) {
 		{asm.Nop("n"), 12, nil},
 		{asm.Jmp("j", "f"), 5, []byte{0xE9, 0, 0, 0, 0}},
 		{asm.Call("c", "f"), 5, []byte{0xE8, 0, 0, 0, 0}},
+		{asm.Store("s", 4, "DI", 0, 0), 6, []byte{0xC7, 0x07, 0, 0, 0, 0}},
 	} {
 		d := asm.Decl{Pkg: "p", Name: "s", Len: max(tc.n, 5), Variants: []asm.Variant{tc.v, asm.Nop("n")}}
 		d.Len = tc.n
@@ -83,6 +84,95 @@ func TestVariantLengths(t *testing.T) {
 		}
 		if len(b) != tc.n || (tc.want != nil && len(tc.want) > 0 && !bytes.Equal(b, tc.want)) {
 			t.Errorf("%+v len %d: got % x, want % x", tc.v, tc.n, b, tc.want)
+		}
+	}
+}
+
+// TestPaddedBranches: a JMP/CALL in a slot of 6..9 bytes is Len-5 DS
+// prefixes, the opcode and a rel32; it decodes as one instruction whose
+// rel32 is relative to the end of the slot; 10 bytes (5 prefixes) is
+// refused by Check and by the encoder.
+func TestPaddedBranches(t *testing.T) {
+	for _, v := range []asm.Variant{asm.Jmp("j", "f"), asm.Call("c", "f")} {
+		op := byte(asm.OpJmpRel32)
+		if v.Kind == asm.KindCall {
+			op = asm.OpCallRel32
+		}
+		for n := 5; n <= 9; n++ {
+			d := asm.Decl{Pkg: "p", Name: "s", Len: n, Variants: []asm.Variant{v, asm.Store("s", 4, "DI", 0, 0)}}
+			if n == 5 {
+				d.Variants[1] = asm.Nop("n")
+			}
+			if err := d.Check(); err != nil {
+				t.Fatalf("%v len %d: Check: %v", v.Kind, n, err)
+			}
+			b, err := encode.Variant(&d, 0)
+			if err != nil {
+				t.Fatalf("%v len %d: %v", v.Kind, n, err)
+			}
+			want := append(bytes.Repeat([]byte{0x3E}, n-5), op, 0, 0, 0, 0)
+			if !bytes.Equal(b, want) {
+				t.Fatalf("%v len %d: got % x, want % x", v.Kind, n, b, want)
+			}
+			// With a resolved rel32 the target is pc+Len+rel32.
+			const pc, target = 0x401000, 0x402345
+			rel := uint32(target - (pc + n))
+			b[n-4], b[n-3], b[n-2], b[n-1] = byte(rel), byte(rel>>8), byte(rel>>16), byte(rel>>24)
+			if err := asm.CheckInst(&d, 0, b, pc, target); err != nil {
+				t.Fatalf("%v len %d: % x: %v", v.Kind, n, b, err)
+			}
+			if err := asm.CheckInst(&d, 0, b, pc, target+5); err == nil {
+				t.Fatalf("%v len %d: % x accepted with a wrong target", v.Kind, n, b)
+			}
+			// rel32 relative to the unpadded opcode's end (site+5) is wrong
+			// unless there is no padding.
+			if n > 5 {
+				r5 := uint32(target - (pc + 5))
+				b5 := append([]byte(nil), b...)
+				b5[n-4], b5[n-3], b5[n-2], b5[n-1] = byte(r5), byte(r5>>8), byte(r5>>16), byte(r5>>24)
+				if err := asm.CheckInst(&d, 0, b5, pc, target); err == nil {
+					t.Fatalf("%v len %d: rel32 from site+5 accepted", v.Kind, n)
+				}
+			}
+			if n == 5 {
+				continue
+			}
+			// Any prefix but DS is refused, and so is the wrong count.
+			for _, p := range []byte{0x66, 0x2E, 0x26, 0x64, 0x48, 0xF2, 0xF3, 0xF0} {
+				for j := 0; j < n-5; j++ {
+					bad := append([]byte(nil), want...)
+					bad[j] = p
+					if err := asm.CheckInst(&d, 0, bad, 0, 0); err == nil {
+						t.Errorf("%v len %d: % x accepted", v.Kind, n, bad)
+					}
+				}
+			}
+			other := byte(asm.OpCallRel32)
+			if op == asm.OpCallRel32 {
+				other = asm.OpJmpRel32
+			}
+			wrongOp := append(bytes.Repeat([]byte{0x3E}, n-5), other, 0, 0, 0, 0)
+			if err := asm.CheckInst(&d, 0, wrongOp, 0, 0); err == nil {
+				t.Errorf("%v len %d: % x accepted", v.Kind, n, wrongOp)
+			}
+			// A 2-byte JMP rel8 behind prefixes, then NOP filler: two instructions.
+			if v.Kind == asm.KindJmp {
+				short := append(bytes.Repeat([]byte{0x3E}, n-5), 0xEB, 0, 0x0F, 0x1F, 0x00)
+				if err := asm.CheckInst(&d, 0, short, 0, 0); err == nil {
+					t.Errorf("len %d: % x accepted", n, short)
+				}
+			}
+		}
+		d := asm.Decl{Pkg: "p", Name: "s", Len: 10, Variants: []asm.Variant{v, asm.Nop("n")}}
+		if err := d.Check(); err == nil {
+			t.Errorf("%v len 10 (5 prefixes) accepted by Check", v.Kind)
+		}
+		if b, err := encode.Variant(&d, 0); err == nil {
+			t.Errorf("%v len 10 encoded as % x", v.Kind, b)
+		}
+		want := append(bytes.Repeat([]byte{0x3E}, 5), op, 0, 0, 0, 0)
+		if err := asm.CheckInst(&d, 0, want, 0, 0); err == nil {
+			t.Errorf("%v len 10: % x accepted by CheckInst", v.Kind, want)
 		}
 	}
 }

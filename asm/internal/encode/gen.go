@@ -83,13 +83,19 @@ func genPkg(pkg string, decls []asm.Decl) (sFile, goFile []byte, err error) {
 		fmt.Fprintf(&s, "\t// slot: variant 0 %q\n", v0.Name)
 		switch v0.Kind {
 		case asm.KindJmp, asm.KindCall:
-			// A real instruction so the linker relocates it; Bind checks it
-			// assembled to the 5-byte rel32 form.
+			// The DS padding prefixes as raw bytes, then a real instruction
+			// so the linker relocates it (E9/E8 rel32 relative to its own
+			// end, which is the end of the slot); Bind checks the whole
+			// slot is the declared Len-byte instruction with that target.
 			op := "JMP"
 			if v0.Kind == asm.KindCall {
 				op = "CALL"
 			}
-			fmt.Fprintf(&s, "\t%s ·%s(SB)\n", op, v0.Target)
+			s.WriteString("\t")
+			for range d.Len - asm.Rel32Len {
+				fmt.Fprintf(&s, "BYTE $0x%02x; ", asm.PrefixDS)
+			}
+			fmt.Fprintf(&s, "%s ·%s(SB)\n", op, v0.Target)
 		default:
 			parts := make([]string, len(enc[0]))
 			for i, b := range enc[0] {
