@@ -9,7 +9,7 @@ import "fmt"
 var Table = append([]Decl{
 	// pvlock's lock-op sites (see pvlock/sites.go). Variant 0 is the
 	// paravirt variant, the one the binary is built with.
-	{Pkg: "pvlock", Name: "release", Sig: "(l *SpinLock)", Args: 8, Pre: movDI("l"), Len: 5, Variants: []Variant{Jmp("paravirt", "unlockParavirtEntry"), Store("native", 1, "DI", 0, 0)}, Post: ret, NoEscape: true},
+	{Pkg: "pvlock", Name: "release", Sig: "(l *SpinLock)", Args: 8, Pre: movDI("l"), Len: 6, Variants: []Variant{Jmp("paravirt", "unlockParavirtEntry"), Store("native", 4, "DI", 0, 0)}, Post: ret, NoEscape: true},
 	{Pkg: "pvlock", Name: "lockSlowEntry", Sig: "(l *SpinLock) bool", Args: 9, Len: 5, Variants: []Variant{Jmp("paravirt", "lockSlowParavirtEntry"), Jmp("native", "lockSlowNativeEntry")}, NoEscape: true},
 
 	// Test sites (asm/testsite): one of each kind of variant.

@@ -13,11 +13,11 @@ func release(l *SpinLock)
 
 // releaseSite is site pvlock.release bound to this binary.
 var releaseSite = asm.Bind(&asm.Decl{
-	Pkg: "pvlock", Name: "release", Sig: "(l *SpinLock)", Args: 8, Len: 5, NoEscape: true,
+	Pkg: "pvlock", Name: "release", Sig: "(l *SpinLock)", Args: 8, Len: 6, NoEscape: true,
 	Pre: []string{"MOVQ l+0(FP), DI"}, Post: []string{"RET"},
 	Variants: []asm.Variant{
-		{Name: "paravirt", Kind: asm.KindJmp, Width: 0, Base: "", Disp: 0, Imm: 0, Target: "unlockParavirtEntry", Bytes: []byte{0xe9, 0x00, 0x00, 0x00, 0x00}},
-		{Name: "native", Kind: asm.KindStore, Width: 1, Base: "DI", Disp: 0, Imm: 0, Target: "", Bytes: []byte{0xc6, 0x44, 0x27, 0x00, 0x00}},
+		{Name: "paravirt", Kind: asm.KindJmp, Width: 0, Base: "", Disp: 0, Imm: 0, Target: "unlockParavirtEntry", Bytes: []byte{0x3e, 0xe9, 0x00, 0x00, 0x00, 0x00}},
+		{Name: "native", Kind: asm.KindStore, Width: 4, Base: "DI", Disp: 0, Imm: 0, Target: "", Bytes: []byte{0xc7, 0x07, 0x00, 0x00, 0x00, 0x00}},
 	},
 }, zsiteAddr_release(), []uintptr{zsiteAddr_unlockParavirtEntry(), 0})
 

@@ -2,13 +2,13 @@
 
 #include "textflag.h"
 
-// Site pvlock.release: a 5-byte slot; variants:
-//   0 paravirt: JMP unlockParavirtEntry = e9 00 00 00 00
-//   1 native: MOVB $0, 0(DI) = c6 44 27 00 00
+// Site pvlock.release: a 6-byte slot; variants:
+//   0 paravirt: JMP unlockParavirtEntry = 3e e9 00 00 00 00
+//   1 native: MOVL $0, 0(DI) = c7 07 00 00 00 00
 TEXT ·release(SB), NOSPLIT|NOFRAME, $0-8
 	MOVQ l+0(FP), DI
 	// slot: variant 0 "paravirt"
-	JMP ·unlockParavirtEntry(SB)
+	BYTE $0x3e; JMP ·unlockParavirtEntry(SB)
 	RET
 
 // Site pvlock.lockSlowEntry: a 5-byte slot; variants:
