@@ -36,6 +36,8 @@ type Barrier struct {
 	// Close installs a fresh one. Guarded by mu for writers; read atomically.
 	mu     sync.Mutex
 	opened atomic.Pointer[chan struct{}]
+
+	waiting atomic.Int32 // goroutines in Wait, for tests and status
 }
 
 // Enter counts an op of variant want. It returns ok = false, having
@@ -70,6 +72,8 @@ func (b *Barrier) IsOpen() bool { return b.gate.Load() == open }
 // retry succeeds. It returns false when the gate opens (after a commit or an
 // abort); the caller then re-runs its site.
 func (b *Barrier) Wait(retryEvery time.Duration, retry func() bool) bool {
+	b.waiting.Add(1)
+	defer b.waiting.Add(-1)
 	var t *time.Timer
 	defer func() {
 		if t != nil {
@@ -153,6 +157,9 @@ func (b *Barrier) Open(state uint32) {
 	}
 	b.mu.Unlock()
 }
+
+// Waiting returns the number of goroutines waiting at the gate.
+func (b *Barrier) Waiting() int { return int(b.waiting.Load()) }
 
 // Active returns the number of counted ops, summed over shards.
 func (b *Barrier) Active() int64 { return b.count.Sum() }

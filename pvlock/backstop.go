@@ -32,6 +32,14 @@ const (
 	rescueAfter = 10 * time.Millisecond
 	// monitorPeriod is how often the monitor scans while anyone sleeps.
 	monitorPeriod = 5 * time.Millisecond
+	// staleKick is how long a bucket's kicks word must stay unchanged
+	// before the monitor stops trusting its kicks-in-flight count. A real
+	// kick is in flight for microseconds (longer only while its thread is
+	// descheduled); a count that has not moved for this long belongs to a
+	// token stranded on a lock that nobody sleeps on any more (a kick
+	// decided by another lock's waiters in the same bucket), and would
+	// otherwise switch the backstop off for the whole bucket.
+	staleKick = time.Second
 
 	nBuckets  = 256  // power of two
 	nSlots    = 1024 // registry size: sleepers beyond it are not watched
@@ -59,12 +67,14 @@ const kickSeqOne = 1 << 32
 
 var buckets [nBuckets]bucket
 
-func bucketOf(l *SpinLock) *bucket {
+func bucketOf(l *SpinLock) *bucket { return &buckets[bucketIndex(l)] }
+
+func bucketIndex(l *SpinLock) int {
 	// SpinLocks are 8 bytes and usually 8-aligned: drop the low bits, then
 	// mix so that locks in one array spread over the buckets.
 	a := uint64(uintptr(unsafe.Pointer(l))) >> 3
 	a *= 0x9e3779b97f4a7c15
-	return &buckets[a>>(64-8)]
+	return int(a >> (64 - 8))
 }
 
 // kickBegin opens a kick: the release is about to clear lockedParked.
@@ -128,14 +138,33 @@ func unregister(s *slot) {
 // monitor scans the registry every monitorPeriod while anyone sleeps, and
 // waits on monitorRun when nobody does, so an idle process pays nothing.
 func monitor() {
+	var seen kickHistory
 	for {
 		if sleepers.Load() == 0 {
 			<-monitorRun
 			continue
 		}
 		time.Sleep(monitorPeriod)
-		scan(nanotime())
+		scan(registry[:], &seen, nanotime())
 	}
+}
+
+// kickHistory is the monitor's memory of each bucket's kicks word: the
+// value it last saw and since when (nanotime) it has been that value.
+type kickHistory [nBuckets]struct {
+	k     uint64
+	since int64
+}
+
+// inFlight reports whether bucket b has a kick in flight that the monitor
+// should trust: its kicks word k counts one and has changed within
+// staleKick. The first sighting of a value starts its clock.
+func (h *kickHistory) inFlight(b int, k uint64, now int64) bool {
+	e := &h[b]
+	if e.k != k || e.since == 0 {
+		e.k, e.since = k, now
+	}
+	return kicksInFlight(k) != 0 && now-e.since < int64(staleKick)
 }
 
 // scan rescues every lock that has a waiter asleep for rescueAfter on a free
@@ -146,10 +175,13 @@ func monitor() {
 //	word free, sema == 0            and its waiter acks only after re-marking
 //	slot unchanged                  the word, so k1 or the word shows it
 //	kicks == k1                     no kick began during the reads
-func scan(now int64) int {
+//
+// "None in flight" ignores a count that has not moved for staleKick (see
+// kickHistory.inFlight).
+func scan(slots []slot, seen *kickHistory, now int64) int {
 	rescued := 0
-	for i := range registry {
-		s := &registry[i]
+	for i := range slots {
+		s := &slots[i]
 		l := s.lock.Load()
 		if l == nil {
 			continue
@@ -158,9 +190,10 @@ func scan(now int64) int {
 		if since == 0 || now-since < int64(rescueAfter) {
 			continue
 		}
-		b := bucketOf(l)
+		bi := bucketIndex(l)
+		b := &buckets[bi]
 		k1 := b.kicks.Load()
-		if kicksInFlight(k1) != 0 ||
+		if seen.inFlight(bi, k1, now) ||
 			atomic.LoadUint32(&l.key) != free ||
 			atomic.LoadUint32(&l.sema) != 0 ||
 			s.lock.Load() != l || s.since.Load() != since ||

@@ -117,13 +117,15 @@ func TestHandlerWaitAcrossSwitch(t *testing.T) {
 	int3.StallArm(releaseSite.Addr())
 	defer int3.StallRelease()
 	releaserDone := make(chan struct{})
+	var giveUp atomic.Bool
 	go func() { // releases and re-takes l until one release traps and stalls
 		defer close(releaserDone)
-		for int3.Stalled() == 0 {
+		for int3.Stalled() == 0 && !giveUp.Load() {
 			l.Unlock()
 			l.Lock()
 		}
 	}()
+	defer giveUp.Store(true)
 	patch.SetArmedHook(func() { // inside the window, before the commit
 		deadline := time.Now().Add(3 * time.Second)
 		for int3.Stalled() == 0 && time.Now().Before(deadline) {
@@ -137,9 +139,7 @@ func TestHandlerWaitAcrossSwitch(t *testing.T) {
 		returned.Store(true)
 		switched <- err
 	}()
-	for int3.Stalled() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "a release to trap and stall in the window", func() bool { return int3.Stalled() > 0 })
 	patch.SetArmedHook(nil)
 	time.Sleep(100 * time.Millisecond)
 	before := ReadStats()

@@ -134,63 +134,134 @@ func TestBackstopRescuesLostWakeup(t *testing.T) {
 	}
 }
 
-// TestScanDoesNotRescueKickInFlight checks the monitor's conditions one by
-// one on a hand-made registry entry.
-func TestScanDoesNotRescueKickInFlight(t *testing.T) {
-	var l SpinLock
+// TestScanConditions checks the monitor's conditions one by one on a
+// private registry, so the real monitor cannot interfere.
+func TestScanConditions(t *testing.T) {
+	l := lockInQuietBucket(t)
+	slots := make([]slot, 1)
+	var seen kickHistory
+	s := &slots[0]
+	s.lock.Store(l)
 	old := nanotime() - int64(time.Second)
-	s := &registry[nSlots-1]
-	if !s.lock.CompareAndSwap(nil, &l) {
-		t.Skip("registry slot in use") // only when another test left a sleeper
-	}
 	s.since.Store(old)
-	defer func() { s.since.Store(0); s.lock.Store(nil) }()
-	now := nanotime()
-	b := bucketOf(&l)
+	bi := bucketIndex(l)
+	b := &buckets[bi]
 	before := ReadStats().Rescues
+	rescue := func() int { return scan(slots, &seen, nanotime()) }
+	consume := func() { semacquire(&l.sema, false, 0); b.ackKick() } // as the woken waiter would
 
-	l.key = locked
-	if n := scan(now); n != 0 {
+	atomic.StoreUint32(&l.key, locked)
+	if n := rescue(); n != 0 {
 		t.Fatalf("rescued %d with the lock held", n)
 	}
-	l.key = free
-	l.sema = 1 // kicked, the waiter has not run yet
-	if n := scan(now); n != 0 {
+	atomic.StoreUint32(&l.key, free)
+	atomic.StoreUint32(&l.sema, 1) // kicked, the waiter has not run yet
+	if n := rescue(); n != 0 {
 		t.Fatalf("rescued %d with a kick token pending", n)
 	}
-	l.sema = 0
+	atomic.StoreUint32(&l.sema, 0)
 	b.kickBegin() // a release between clearing the word and the kick
-	if n := scan(now); n != 0 {
+	if n := rescue(); n != 0 {
 		t.Fatalf("rescued %d with a kick in flight", n)
 	}
-	b.kickAbandon()
 	s.since.Store(nanotime())
-	if n := scan(nanotime()); n != 0 {
+	b.kickAbandon()
+	if n := rescue(); n != 0 {
 		t.Fatalf("rescued %d a waiter that slept less than %v", n, rescueAfter)
 	}
 	s.since.Store(old)
-	if n := scan(now); n != 1 {
+	if n := rescue(); n != 1 {
 		t.Fatalf("scan rescued %d, want 1 (all conditions hold)", n)
 	}
-	// Consume the rescue's token and ack it, as the woken waiter would.
-	semacquire(&l.sema, false, 0)
-	b.ackKick()
-	if r := ReadStats().Rescues - before; r != 1 {
+	consume()
+
+	// A kick-in-flight count that has not moved for staleKick is a token
+	// stranded on some other lock of the bucket: it must not hide this one.
+	b.kickBegin()
+	if n := rescue(); n != 0 {
+		t.Fatalf("rescued %d with a fresh kick in flight", n)
+	}
+	seen[bi].since = nanotime() - int64(2*staleKick)
+	if n := rescue(); n != 1 {
+		t.Fatalf("scan rescued %d past a stale kick count, want 1", n)
+	}
+	consume()
+	b.kickAbandon()
+	if r := ReadStats().Rescues - before; r != 2 {
+		t.Fatalf("rescues = %d, want 2", r)
+	}
+}
+
+// lockInQuietBucket returns a new lock whose bucket has no kick in flight
+// (other tests may leave stranded tokens in some buckets).
+func lockInQuietBucket(t *testing.T) *SpinLock {
+	for range 1000 {
+		l := new(SpinLock)
+		if kicksInFlight(bucketOf(l).kicks.Load()) == 0 {
+			return l
+		}
+	}
+	t.Fatal("every bucket has a kick in flight")
+	return nil
+}
+
+// TestBackstopPastStrandedKick: a kick token stranded on lock M (its
+// bucket's kick-in-flight count never drops) must not keep the backstop
+// from rescuing a lost wakeup on lock L of the same bucket.
+func TestBackstopPastStrandedKick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out staleKick (1 s)")
+	}
+	l := lockInQuietBucket(t)
+	var m *SpinLock
+	for m == nil || bucketIndex(m) != bucketIndex(l) {
+		m = new(SpinLock)
+	}
+	// Strand a kick on M: a paravirt release that saw 3 while another
+	// lock's waiter was counted in the bucket, and no sleeper of M left.
+	b := bucketOf(l)
+	b.waiters.Add(1)
+	atomic.StoreUint32(&m.key, lockedParked)
+	m.unlockSlowParavirt()
+	b.waiters.Add(-1)
+	if atomic.LoadUint32(&m.sema) != 1 || kicksInFlight(b.kicks.Load()) == 0 {
+		t.Fatalf("no stranded kick: sema %d, in flight %d", m.sema, kicksInFlight(b.kicks.Load()))
+	}
+	defer func() { semacquire(&m.sema, false, 0); b.ackKick() }()
+
+	before := ReadStats()
+	lockVariant(l, Paravirt)
+	got := make(chan struct{})
+	go func() { lockVariant(l, Paravirt); close(got) }()
+	waitFor(t, "the waiter to park", func() bool { return ReadStats().Parks > before.Parks })
+	l.unlockNative() // the unsafe pair: a lost wakeup
+	select {
+	case <-got:
+	case <-time.After(staleKick + 5*time.Second):
+		t.Fatal("a stranded kick on another lock of the bucket kept the backstop from rescuing")
+	}
+	unlockVariant(l, Paravirt)
+	if r := ReadStats().Rescues - before.Rescues; r != 1 {
 		t.Fatalf("rescues = %d, want 1", r)
 	}
 }
 
 // TestStarvation: a goroutine that needs 10 acquisitions of a lock that
-// another goroutine re-takes every 100 us gets them within 10 s.
+// another goroutine re-takes every 100 us gets them within 10 s. The hog
+// holds the lock for 50 us of every 100 us period and re-takes it as soon
+// as the period ends. (A hog that re-took the lock the nanosecond after
+// releasing it would starve any TTAS waiter that shares its CPU: the native
+// variant has no queue and no handoff, by design.)
 func TestStarvation(t *testing.T) {
 	for _, m := range modes {
 		t.Run("variant="+m.String(), func(t *testing.T) {
 			var l SpinLock
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
+			t.Cleanup(func() { close(stop); wg.Wait() })
 			var cycles atomic.Int64
 			wg.Add(1)
-			go func() { // the hog: hold ~100 us, release, re-take at once
+			go func() { // the hog: a 100 us period, holding the first half
 				defer wg.Done()
 				for {
 					select {
@@ -198,10 +269,13 @@ func TestStarvation(t *testing.T) {
 						return
 					default:
 					}
+					t0 := time.Now()
 					lockVariant(&l, m)
-					for t0 := time.Now(); time.Since(t0) < 100*time.Microsecond; {
+					for time.Since(t0) < 50*time.Microsecond {
 					}
 					unlockVariant(&l, m)
+					for time.Since(t0) < 100*time.Microsecond {
+					}
 					cycles.Add(1)
 				}
 			}()
@@ -209,6 +283,10 @@ func TestStarvation(t *testing.T) {
 			slow := ReadStats().SlowAcquires
 			start := time.Now()
 			for range 10 {
+				// Ask while the hog holds the lock, so every
+				// acquisition has to wait for a release.
+				for word(&l) == free && time.Since(start) < 10*time.Second {
+				}
 				lockVariant(&l, m)
 				unlockVariant(&l, m)
 				if time.Since(start) > 10*time.Second {
@@ -216,8 +294,6 @@ func TestStarvation(t *testing.T) {
 				}
 			}
 			took := time.Since(start)
-			close(stop)
-			wg.Wait()
 			t.Logf("10 acquisitions in %v, %d of them slow, while the hog cycled %d times", took, ReadStats().SlowAcquires-slow, cycles.Load())
 			if ReadStats().SlowAcquires == slow {
 				t.Fatal("no acquisition had to wait: the hog did not contend")
@@ -366,12 +442,27 @@ func TestNoAllocation(t *testing.T) {
 			t.Errorf("variant=%v: %v allocations per Lock/Unlock/TryLock", m, n)
 		}
 	}
-	// The contended paths: a waiter that parks and is kicked, every round.
-	// MemStats would also count the runtime's own allocations (a new M
-	// when it starts a thread), so every allocation is profiled and those
-	// made under pvlock's code are counted, except one: the runtime
-	// semaphore refills its pool of wait-queue entries (acquireSudog)
-	// after a GC emptied the central pool, exactly as under sync.Mutex.
+	// The contended paths: a waiter that parks and is kicked, every round,
+	// through the paravirt variant directly and through the public methods
+	// (the sites and the switch barrier) in paravirt mode.
+	parkKickAllocs(t, func(l *SpinLock) { lockVariant(l, Paravirt) }, func(l *SpinLock) { unlockVariant(l, Paravirt) })
+	if switchable {
+		start := CurrentMode()
+		defer mustSwitch(t, start)
+		mustSwitch(t, Paravirt)
+		parkKickAllocs(t, (*SpinLock).Lock, (*SpinLock).Unlock)
+	}
+}
+
+// parkKickAllocs runs rounds in which a waiter parks on a held lock and is
+// kicked, and fails on any allocation made under pvlock's code. MemStats
+// would also count the runtime's own allocations (a new M when it starts a
+// thread), so every allocation is profiled and those made under pvlock's
+// code are counted, except one: the runtime semaphore refills its pool of
+// wait-queue entries (acquireSudog) after a GC emptied the central pool,
+// exactly as under sync.Mutex.
+func parkKickAllocs(t *testing.T, lock, unlock func(*SpinLock)) {
+	t.Helper()
 	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
 	runtime.MemProfileRate = 1
 	var l SpinLock
@@ -382,8 +473,8 @@ func TestNoAllocation(t *testing.T) {
 			for round.Load() < i {
 				runtime.Gosched()
 			}
-			lockVariant(&l, Paravirt)
-			unlockVariant(&l, Paravirt)
+			lock(&l)
+			unlock(&l)
 			taken.Store(i)
 		}
 	}()
@@ -393,12 +484,12 @@ func TestNoAllocation(t *testing.T) {
 		if i == warm+1 {
 			before = pvlockAllocs()
 		}
-		lockVariant(&l, Paravirt)
+		lock(&l)
 		round.Store(i)
 		for word(&l) != lockedParked { // the waiter has marked the word and sleeps
 			runtime.Gosched()
 		}
-		unlockVariant(&l, Paravirt)
+		unlock(&l)
 		for taken.Load() < i {
 			runtime.Gosched()
 		}

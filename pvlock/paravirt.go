@@ -84,16 +84,21 @@ func (l *SpinLock) unlockParavirt() {
 //
 //	releaser                           waiter
 //	b.kickBegin()                      b.waiters.Add(1)      (LOCK XADD)
-//	XCHG key, 0                        CMPXCHG key 1 -> 3 / XCHG key, 3
+//	XCHG key, 0                        CMPXCHG key 1 -> 3, or load key == 3,
+//	                                   or (after a sleep) XCHG key, 3
 //	if b.waiters != 0: semrelease      semacquire
 //	else:              b.kickAbandon()
 //
-// Both sides are locked instructions, so they are totally ordered: if the
-// waiter's mark came before the release's XCHG, its count came before the
-// release's read of it, and the release kicks; if it came after, the waiter
-// saw the word free and took it. A kick with nobody asleep on l (the count
-// belongs to another lock in the bucket, or the waiter is about to sleep)
-// leaves a token that makes the next sleeper retry at once: harmless.
+// The count and the XCHG are locked instructions, so they are totally
+// ordered, and each side's later access cannot pass its own: if the waiter's
+// mark (or its sight of 3) came before the release's XCHG, its count came
+// before the release's read of it, and the release kicks; if it came after,
+// the waiter saw the word free (or held by a new owner, whose release will
+// see its mark) and took it or marks it. A kick with nobody asleep on l (the
+// count belongs to another lock in the bucket, or the waiter is about to
+// sleep) leaves a token that makes the next sleeper of l retry at once; if no
+// sleeper of l ever comes, the token and its kick-in-flight count stay, and
+// the backstop's scan treats that bucket's count as stale after staleKick.
 func (l *SpinLock) unlockSlowParavirt() {
 	for {
 		switch atomic.LoadUint32(&l.key) {
@@ -107,7 +112,9 @@ func (l *SpinLock) unlockSlowParavirt() {
 			// over a held word, so the word stays 3 until this XCHG.
 			b := bucketOf(l)
 			b.kickBegin()
-			atomic.StoreUint32(&l.key, free) // XCHG: a full fence before the read below
+			// XCHG: a full fence before the reads below, in every build
+			// (under -race a Store would be a plain MOV).
+			atomic.SwapUint32(&l.key, free)
 			if b.waiters.Load() == 0 || atomic.LoadUint32(&l.sema) != 0 {
 				// Nobody to wake, or a kick is already waiting to be
 				// taken by a sleeper of l, which will re-mark the word

@@ -15,6 +15,14 @@ package pvlock
 // kicks), so a binary whose sites cannot be patched (the dispatch fallback)
 // runs them as built, and only the slow-path entry dispatches on the mode.
 
+// Both site functions are declared //go:noescape (NoEscape in asm.Table),
+// so that an uncontended Lock/Unlock of a local SpinLock does not move it to
+// the heap. Their targets do keep the lock's address beyond the call: a
+// paravirt waiter registers it with the backstop and sleeps on &l.sema in
+// the runtime semaphore's queue. That is sound because those paths run
+// only when another goroutine holds or wants the same lock, and sharing a
+// lock with another goroutine already makes it escape.
+
 // compiledMode is the mode the sites hold as built.
 const compiledMode = Paravirt
 

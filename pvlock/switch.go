@@ -82,6 +82,12 @@ func SetDrainBound(d time.Duration) (time.Duration, error) {
 // nothing and returns an error matching ErrBusy; the process keeps running
 // in the old mode. Concurrent calls are serialized; switching to the current
 // mode returns nil at once. See package barrier for why this is safe.
+//
+// The bound covers the drain only. The gate stays closed for the drain plus
+// the patch window, which takes tens of microseconds on an idle machine but
+// whose pinned thread the OS can preempt under heavy oversubscription
+// (milliseconds, rarely more); waiters at the gate keep taking locks that
+// become free meanwhile.
 func Switch(ctx context.Context, to Mode) error {
 	if to != Native && to != Paravirt {
 		return fmt.Errorf("%w %v: want Native or Paravirt", ErrMode, to)

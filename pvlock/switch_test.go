@@ -182,6 +182,10 @@ func TestSwitchGatedHolderNoDeadlock(t *testing.T) {
 	waitFor(t, "the gate to close", func() bool { return !sw.b.IsOpen() })
 	holderDone := make(chan struct{})
 	go func() { a.Lock(); b.Unlock(); a.Unlock(); close(holderDone) }() // holds b, gated on a
+	waitFor(t, "the holder to wait at the gate", func() bool { return sw.b.Waiting() > 0 || sw.b.IsOpen() })
+	if sw.b.IsOpen() {
+		t.Fatal("the switch ended before the holder reached the gate")
+	}
 	select {
 	case err := <-switched:
 		if !errors.Is(err, ErrBusy) {
@@ -218,7 +222,7 @@ func TestGatedWaiterTakesFreeLock(t *testing.T) {
 	c.Lock()
 	got := make(chan bool, 1)
 	go func() { c.Lock(); got <- sw.b.IsOpen(); c.Unlock() }()
-	time.Sleep(time.Millisecond) // let it reach the gate
+	waitFor(t, "the goroutine to wait at the gate", func() bool { return sw.b.Waiting() > 0 })
 	c.Unlock()
 	select {
 	case open := <-got:
