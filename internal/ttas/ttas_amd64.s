@@ -19,10 +19,18 @@ try:
 	JEQ	acquired
 
 spin:
-	// Read-only until the word looks free, at most CX PAUSEs.
+	// Read-only until the word looks free, at most CX PAUSEs, reading
+	// the word every 8 PAUSEs as pvlock's waiters do.
 	PAUSE
-	DECL	CX
-	JZ	give_up
+	PAUSE
+	PAUSE
+	PAUSE
+	PAUSE
+	PAUSE
+	PAUSE
+	PAUSE
+	SUBL	$8, CX
+	JBE	give_up
 	CMPL	(DI), $0
 	JNE	spin
 	JMP	try
