@@ -88,10 +88,11 @@
 // If the waiters do not drain within a bound (DefaultDrainBound,
 // SetDrainBound) or the context ends, nothing is written and Switch returns
 // an error matching ErrBusy. Where the sites cannot be patched (no
-// membarrier SYNC_CORE, no way to write text, not linux/amd64), Switch works
-// by dispatch instead: the slow-path entry reads the published mode under
-// the same barrier and Unlock keeps the paravirt release, which is correct
-// in both modes; ReadStatus and a log line at start say so.
+// membarrier SYNC_CORE, no way to write text, not linux/amd64), or where
+// PVLOCK_PATCH=off asks for it, Switch works by dispatch instead: the
+// slow-path entry reads the published mode under the same barrier and
+// Unlock keeps the paravirt release, which is correct in both modes;
+// ReadStatus and a log line at start say so.
 //
 // # Misuse
 //

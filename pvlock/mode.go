@@ -49,7 +49,7 @@ func ParseMode(s string) (Mode, error) {
 }
 
 func init() {
-	setup(modeFromEnv(os.LookupEnv, log.Printf), log.Printf)
+	setup(modeFromEnv(os.LookupEnv, log.Printf), os.Getenv(EnvPatch), log.Printf)
 }
 
 // modeFromEnv reads EnvMode; an invalid value is reported with logf and the

@@ -202,11 +202,27 @@ func (s Status) String() string {
 		s.Mode, mech, s.Switches, s.Aborts, s.Failures, s.LastSwitch, s.WorstSwitch, s.Traps)
 }
 
+// EnvPatch is the environment variable that, set to "off", makes pvlock
+// use the dispatch fallback even where the sites could be patched (to test
+// or compare it, or to keep a process from writing its own code).
+const EnvPatch = "PVLOCK_PATCH"
+
+// errPatchOff is the reason ReadStatus gives when EnvPatch=off.
+var errPatchOff = errors.New("pvlock: patching disabled by " + EnvPatch + "=off")
+
 // setup runs once at package init: it chooses the mechanism and puts the
 // sites in the initial mode.
-func setup(initial Mode, logf func(string, ...any)) {
+func setup(initial Mode, patchEnv string, logf func(string, ...any)) {
 	sw.drainBound.Store(int64(DefaultDrainBound))
-	if err := patchInit(); err != nil {
+	init := patchInit
+	switch patchEnv {
+	case "", "on":
+	case "off":
+		init = func() error { return errPatchOff }
+	default:
+		logf("pvlock: %s=%q is not \"on\" or \"off\"; ignored", EnvPatch, patchEnv)
+	}
+	if err := init(); err != nil {
 		sw.dispatch, sw.why = true, err
 		logf("pvlock: live patching unavailable, switching by dispatch (%s): %v", dispatchRelease, err)
 	} else if initial != compiledMode {

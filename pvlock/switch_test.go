@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -316,17 +318,20 @@ func TestSwitchAfterSlowPaths(t *testing.T) {
 		before := ReadStats().SlowAcquires
 		var l SpinLock
 		var wg sync.WaitGroup
+		begin := make(chan struct{})
 		for range 4 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for range 2000 {
+				<-begin
+				for range 20000 {
 					l.Lock()
-					runtime.Gosched()
+					busy(100) // short: a holder that yielded here would leave native spinners burning its P
 					l.Unlock()
 				}
 			}()
 		}
+		close(begin)
 		wg.Wait()
 		if ReadStats().SlowAcquires == before {
 			t.Fatalf("mode %v: no slow path ran", m)
@@ -412,4 +417,34 @@ func BenchmarkSwitch(b *testing.B) {
 	b.ReportMetric(float64(ops.Load()-o1)/time.Since(t0).Seconds()/1e6, "Mops/s")
 	b.ReportMetric(baseline[Native], "native-Mops/s")
 	b.ReportMetric(baseline[Paravirt], "paravirt-Mops/s")
+}
+
+// TestDispatchFallback runs the switch tests again in a child process with
+// PVLOCK_PATCH=off: the sites stay as built (paravirt release), the slow
+// path dispatches on the published mode, and every switch test must still
+// pass, torture included. In the child, this test checks that the fallback
+// is in use and that no site was written.
+func TestDispatchFallback(t *testing.T) {
+	if os.Getenv("PVLOCK_TEST_CHILD") == "dispatch" {
+		s := ReadStatus()
+		if s.Mechanism != "dispatch" || !errors.Is(s.Why, errPatchOff) {
+			t.Fatalf("status %v, want dispatch because of %s=off", s, EnvPatch)
+		}
+		if w := patch.ReadStats().Switches; w != 0 {
+			t.Fatalf("%d site switches under dispatch", w)
+		}
+		return
+	}
+	const tests = "^(TestDispatchFallback|TestSwitchBasics|TestSwitchLockTakenUnderOtherVariant|TestSwitchWaitsForParkedWaiter|TestSwitchBusy|TestSwitchGatedHolderNoDeadlock|TestGatedWaiterTakesFreeLock|TestSwitchTorture|TestSwitchAfterSlowPaths)$"
+	cmd := exec.Command(os.Args[0], "-test.run="+tests, "-test.count=1", "-test.short", "-test.v")
+	cmd.Env = append(os.Environ(), "PVLOCK_TEST_CHILD=dispatch", EnvPatch+"=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("switch tests under %s=off: %v\n%s", EnvPatch, err, out)
+	}
+	for _, want := range []string{"--- PASS: TestDispatchFallback", "--- PASS: TestSwitchTorture", "--- PASS: TestSwitchWaitsForParkedWaiter", "patching disabled by " + EnvPatch + "=off"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("child output lacks %q:\n%s", want, out)
+		}
+	}
 }
