@@ -1,5 +1,7 @@
 package ttas
 
+import "unsafe"
+
 // Lock is a test-and-test-and-set spinlock. The zero value is unlocked.
 type Lock struct{ key uint32 }
 
@@ -8,10 +10,18 @@ func (l *Lock) Lock() {
 	for !tryAcquire(&l.key) {
 		preemptPoint()
 	}
+	if raceEnabled {
+		raceAcquire(unsafe.Pointer(l))
+	}
 }
 
 // Unlock unlocks l with one plain store.
-func (l *Lock) Unlock() { release(&l.key) }
+func (l *Lock) Unlock() {
+	if raceEnabled {
+		raceRelease(unsafe.Pointer(l))
+	}
+	release(&l.key)
+}
 
 // preemptPoint has a stack-check prologue (it is not a leaf), so a spinner
 // that the scheduler wants to stop stops here.
