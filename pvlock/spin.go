@@ -10,15 +10,17 @@ const (
 	spinPauses = 32
 
 	// pvSpinRounds is how many spin rounds a paravirt waiter runs before it
-	// marks the word and parks, and again after each wakeup before it
-	// swaps in lockedParked. About 6 us: long enough to cover a short
+	// marks the word and parks. About 6 us: long enough to cover a short
 	// critical section whose holder is running, short enough not to burn a
-	// time slice when the holder is preempted. Chosen by the contended and
-	// oversubscribed benchmarks in lock_test.go.
+	// time slice when the holder is preempted. Measured (BenchmarkContended
+	// and BenchmarkOversubscribed, interleaved builds): 1, 2, 4 and 8
+	// rounds were within noise of each other; how often the word is read
+	// while spinning mattered far more (spin_amd64.s).
 	pvSpinRounds = 8
 
 	// pvWakeSpinRounds is how many spin rounds a woken waiter runs before
-	// it swaps in lockedParked (and sleeps again if the lock is held).
+	// it swaps in lockedParked (and sleeps again if the lock is held):
+	// short, since it was woken because the lock was just released.
 	pvWakeSpinRounds = 2
 )
 
