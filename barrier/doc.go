@@ -57,6 +57,16 @@
 //     Waiters at the gate also retry the variant-neutral fast-path CAS
 //     periodically, so a lock that becomes free is taken even while gated.
 //
+// # The model
+//
+// barrier/model/barrier.pml is this protocol in Promela, with these phase
+// names; model/check.sh (run by CI) has spin search its whole state space
+// with three ops and a switcher: no COMMIT while an op of the old variant
+// runs, no op running a variant other than the published one outside a
+// closed gate, no shard below zero. Each of the protections above, removed
+// by a -D switch, gives a counterexample. (Memory there is sequentially
+// consistent; the store-buffer case is the litmus test's.)
+//
 // # What it must never do
 //
 // The barrier never spins in assembly and never blocks a thread behind the
