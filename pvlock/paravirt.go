@@ -40,7 +40,7 @@ func (l *SpinLock) lockSlowParavirt() {
 
 	lifo := false
 	for {
-		l.park(b, lifo)
+		l.park(lifo)
 		lifo = true // a woken waiter that sleeps again keeps its place in front
 
 		for range pvWakeSpinRounds {
@@ -62,7 +62,7 @@ func (l *SpinLock) lockSlowParavirt() {
 
 // park sleeps on l.sema until a kick (or a rescue) hands it a token. The
 // waiter is in the backstop's registry while it sleeps.
-func (l *SpinLock) park(b *bucket, lifo bool) {
+func (l *SpinLock) park(lifo bool) {
 	stats.parks.Add(1)
 	slot := register(l)
 	semacquire(&l.sema, lifo, 0)
