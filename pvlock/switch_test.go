@@ -44,6 +44,15 @@ func TestSwitchBasics(t *testing.T) {
 	if err := Switch(context.Background(), Mode(9)); !errors.Is(err, ErrMode) {
 		t.Fatalf("Switch(Mode(9)) = %v, want ErrMode", err)
 	}
+	for _, d := range []time.Duration{0, -time.Second} {
+		if _, err := SetDrainBound(d); err == nil || !strings.Contains(err.Error(), "pvlock") {
+			t.Fatalf("SetDrainBound(%v) = %v, want an error naming pvlock", d, err)
+		}
+	}
+	if prev := mustSetBound(t, time.Second); prev != DefaultDrainBound {
+		t.Fatalf("SetDrainBound returned previous bound %v, want the default %v", prev, DefaultDrainBound)
+	}
+	mustSetBound(t, DefaultDrainBound)
 	s := ReadStatus()
 	t.Logf("status: %v", s)
 	if s.Mechanism == "patched" {
