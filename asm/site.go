@@ -221,25 +221,7 @@ func CheckInst(d *Decl, i int, b []byte, pc, target uintptr) error {
 			return bad(fmt.Sprintf("want destination %d(%s)", v.Disp, v.Base))
 		}
 		imm, ok := inst.Args[1].(x86asm.Imm)
-		want := v.Imm
-		switch v.Width { // the immediate as the CPU stores it
-		case 1:
-			want = int64(uint8(want))
-		case 2:
-			want = int64(uint16(want))
-		case 4:
-			want = int64(uint32(want))
-		}
-		got := int64(imm)
-		switch v.Width {
-		case 1:
-			got = int64(uint8(got))
-		case 2:
-			got = int64(uint16(got))
-		case 4:
-			got = int64(uint32(got))
-		}
-		if !ok || got != want || inst.Args[2] != nil {
+		if !ok || storedBits(int64(imm), v.Width) != storedBits(v.Imm, v.Width) || inst.Args[2] != nil {
 			return bad(fmt.Sprintf("want immediate %#x", v.Imm))
 		}
 		for _, p := range inst.Prefix {
@@ -279,4 +261,14 @@ func CheckInst(d *Decl, i int, b []byte, pc, target uintptr) error {
 		}
 	}
 	return nil
+}
+
+// storedBits returns the low width bytes of imm, as a store of that width
+// writes them (an 8-byte store sign-extends its 32-bit immediate, which the
+// decoder has already done).
+func storedBits(imm int64, width int) int64 {
+	if width >= 8 {
+		return imm
+	}
+	return imm & (1<<(8*width) - 1)
 }
