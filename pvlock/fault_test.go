@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pvswitch/pvswitch/barrier"
-	"github.com/pvswitch/pvswitch/int3"
-	"github.com/pvswitch/pvswitch/patch"
+	"github.com/pvswitch/pvswitch/internal/barrier"
+	"github.com/pvswitch/pvswitch/internal/int3"
+	"github.com/pvswitch/pvswitch/internal/patch"
 )
 
 // The tests in this file need the stall hooks of the pvswitch_stall build

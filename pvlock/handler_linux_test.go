@@ -9,7 +9,7 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/pvswitch/pvswitch/int3"
+	"github.com/pvswitch/pvswitch/internal/int3"
 )
 
 // sigaction is the kernel's struct sigaction on x86-64.

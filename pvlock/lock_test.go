@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pvswitch/pvswitch/patch"
+	"github.com/pvswitch/pvswitch/internal/patch"
 )
 
 var modes = []Mode{Native, Paravirt}

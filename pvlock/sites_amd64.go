@@ -3,8 +3,8 @@
 package pvlock
 
 import (
-	"github.com/pvswitch/pvswitch/asm"
-	"github.com/pvswitch/pvswitch/patch"
+	"github.com/pvswitch/pvswitch/internal/asm"
+	"github.com/pvswitch/pvswitch/internal/patch"
 )
 
 // lockSlowOp and unlockOp run the sites; both inline to one call of the

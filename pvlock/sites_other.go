@@ -5,7 +5,7 @@ package pvlock
 import (
 	"errors"
 
-	"github.com/pvswitch/pvswitch/patch"
+	"github.com/pvswitch/pvswitch/internal/patch"
 )
 
 // Without sites (not amd64) the lock runs the as-built variants: the

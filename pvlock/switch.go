@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pvswitch/pvswitch/barrier"
-	"github.com/pvswitch/pvswitch/patch"
+	"github.com/pvswitch/pvswitch/internal/barrier"
+	"github.com/pvswitch/pvswitch/internal/patch"
 )
 
 // ErrBusy is returned (wrapped) by Switch when the slow-path waiters of the

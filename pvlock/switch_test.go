@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pvswitch/pvswitch/patch"
+	"github.com/pvswitch/pvswitch/internal/patch"
 )
 
 func TestSwitchBasics(t *testing.T) {

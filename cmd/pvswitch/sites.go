@@ -7,8 +7,8 @@ import (
 
 	"golang.org/x/arch/x86/x86asm"
 
-	"github.com/pvswitch/pvswitch/asm"
-	"github.com/pvswitch/pvswitch/patch"
+	"github.com/pvswitch/pvswitch/internal/asm"
+	"github.com/pvswitch/pvswitch/internal/patch"
 	"github.com/pvswitch/pvswitch/pvlock"
 )
 

@@ -1,0 +1,48 @@
+//go:build linux && amd64
+
+package int3_test
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/pvswitch/pvswitch/internal/testsite"
+	"github.com/pvswitch/pvswitch/internal/int3"
+)
+
+// TestLateTrap: a trap whose handler runs after the site was rewritten (its
+// first byte is a variant's again, not INT3) must resume at the site and
+// emulate nothing. The handler is called with a fake frame whose RIP is
+// just past the site's first byte, as after an INT3 there.
+func TestLateTrap(t *testing.T) {
+	if err := int3.Install(); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := int3.Register(testsite.FlagSite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := testsite.FlagSite.Addr()
+	info := make([]byte, 128)
+	uc := make([]byte, 1024)
+	binary.LittleEndian.PutUint32(info[int3.TestSICode:], int3.TestSIKernel)
+	binary.LittleEndian.PutUint64(uc[int3.TestUCRIP:], uint64(site+1))
+	traps := rs[0].Traps()
+	in := int3.InFlight()
+	int3.CallHandler(info, uc)
+	if rip := binary.LittleEndian.Uint64(uc[int3.TestUCRIP:]); rip != uint64(site) {
+		t.Fatalf("late trap: RIP = %#x, want the site %#x", rip, site)
+	}
+	if rs[0].Traps() != traps {
+		t.Fatalf("late trap was counted as emulated")
+	}
+	if int3.InFlight() != in {
+		t.Fatalf("handlers in flight %d after a late trap, want %d", int3.InFlight(), in)
+	}
+	// And the site then runs its live variant normally.
+	var b uint8
+	testsite.Flag(&b)
+	if b != 1 {
+		t.Fatalf("Flag stored %d, want 1", b)
+	}
+}
