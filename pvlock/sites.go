@@ -32,18 +32,3 @@ const compiledMode = Paravirt
 func lockSlowParavirtEntry(l *SpinLock) bool { return l.lockSlowMode(Paravirt) }
 func lockSlowNativeEntry(l *SpinLock) bool   { return l.lockSlowMode(Native) }
 func unlockParavirtEntry(l *SpinLock)        { l.unlockParavirt() }
-
-// variantOf maps a mode to its variant index in both sites' declarations.
-func variantOf(m Mode) int {
-	if m == Native {
-		return 1
-	}
-	return 0
-}
-
-func modeOfVariant(v int) Mode {
-	if v == 1 {
-		return Native
-	}
-	return Paravirt
-}

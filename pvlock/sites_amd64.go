@@ -3,6 +3,8 @@
 package pvlock
 
 import (
+	"fmt"
+
 	"github.com/pvswitch/pvswitch/internal/asm"
 	"github.com/pvswitch/pvswitch/internal/patch"
 )
@@ -26,14 +28,29 @@ func patchInit() error {
 	return nil
 }
 
-// patchSites rewrites both sites to mode m in one batch.
+// patchSites rewrites both sites to mode m in one batch: each site's
+// variant named m.String().
 func patchSites(m Mode) error {
-	return patch.Switch(sites, func(*asm.Site) int { return variantOf(m) })
+	batch := make([]patch.Change, len(sites))
+	for i, s := range sites {
+		v := s.VariantIndex(m.String())
+		if v < 0 {
+			return fmt.Errorf("pvlock: site %s has no variant %q", s.Name(), m)
+		}
+		batch[i] = patch.Change{Site: s, Variant: v}
+	}
+	return patch.Switch(batch)
 }
 
 // sitesMode returns the mode the sites run, as the trap handler's
-// descriptors say.
-func sitesMode() Mode { return modeOfVariant(patch.Current(releaseSite)) }
+// descriptors say: the name of the release site's current variant.
+func sitesMode() Mode {
+	m, err := ParseMode(releaseSite.Variant(patch.Current(releaseSite)).Name)
+	if err != nil {
+		panic("pvlock: " + err.Error()) // the site declarations name only modes
+	}
+	return m
+}
 
 func siteTraps() uint64 { return patch.Traps(releaseSite) + patch.Traps(lockSlowEntrySite) }
 

@@ -151,6 +151,16 @@ func (s *Site) NumVariants() int { return len(s.decl.Variants) }
 // Variant returns declared variant i.
 func (s *Site) Variant(i int) Variant { return s.decl.Variants[i] }
 
+// VariantIndex returns the index of the variant named name, or -1.
+func (s *Site) VariantIndex(name string) int {
+	for i, v := range s.decl.Variants {
+		if v.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
 // Bytes returns the instruction of variant i as it is written into the
 // slot (rel32 resolved). The caller must not modify it.
 func (s *Site) Bytes(i int) []byte { return s.bytes[i] }

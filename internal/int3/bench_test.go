@@ -6,8 +6,8 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/pvswitch/pvswitch/internal/testsite"
 	"github.com/pvswitch/pvswitch/internal/int3"
+	"github.com/pvswitch/pvswitch/internal/testsite"
 )
 
 // BenchmarkHandlerOnly measures the handler's own work for a trap on a

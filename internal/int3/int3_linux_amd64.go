@@ -254,9 +254,6 @@ func descOf(s *asm.Site, i int) *desc {
 	return d
 }
 
-// Asm returns the asm site.
-func (s *Site) Asm() *asm.Site { return s.e.site }
-
 // Prepare makes traps on s emulate variant old until generation gen is
 // committed, and variant new from then on. Only the patcher calls it, with
 // gen greater than CommittedGen, before it writes INT3 on s.
@@ -271,12 +268,6 @@ func (s *Site) Current() int {
 		return int(st >> 8 & 0xff)
 	}
 	return int(st & 0xff)
-}
-
-// Pending returns the variants and generation of the last Prepare.
-func (s *Site) Pending() (old, new int, gen uint64) {
-	st := atomic.LoadUint64(&s.e.state)
-	return int(st & 0xff), int(st >> 8 & 0xff), st >> stateGen
 }
 
 // Traps returns how many traps on s the handler emulated.
@@ -317,6 +308,3 @@ func WaitHandlers() {
 		}
 	}
 }
-
-// HandlerAddr returns the handler's entry address.
-func HandlerAddr() uintptr { return handlerAddr() }

@@ -16,17 +16,11 @@ func Check() error { return ErrUnsupported }
 // Register returns ErrUnsupported on this platform.
 func Register(ss ...*asm.Site) ([]*Site, error) { return nil, ErrUnsupported }
 
-// Asm returns nil on this platform.
-func (s *Site) Asm() *asm.Site { return nil }
-
 // Prepare does nothing on this platform.
 func (s *Site) Prepare(old, new int, gen uint64) {}
 
 // Current returns 0 on this platform: sites keep variant 0.
 func (s *Site) Current() int { return 0 }
-
-// Pending returns zeros on this platform.
-func (s *Site) Pending() (old, new int, gen uint64) { return 0, 0, 0 }
 
 // Traps returns 0 on this platform.
 func (s *Site) Traps() uint64 { return 0 }
@@ -42,6 +36,3 @@ func InFlight() int64 { return 0 }
 
 // WaitHandlers returns at once on this platform.
 func WaitHandlers() {}
-
-// HandlerAddr returns 0 on this platform.
-func HandlerAddr() uintptr { return 0 }

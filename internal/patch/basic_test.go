@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/pvswitch/pvswitch/internal/asm"
-	"github.com/pvswitch/pvswitch/internal/testsite"
 	"github.com/pvswitch/pvswitch/internal/patch"
+	"github.com/pvswitch/pvswitch/internal/testsite"
 )
 
 func TestMain(m *testing.M) {
@@ -24,11 +24,18 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func to(v int) func(*asm.Site) int { return func(*asm.Site) int { return v } }
+// to asks for every site to run variant v, as one batch.
+func to(sites []*asm.Site, v int) []patch.Change {
+	b := make([]patch.Change, len(sites))
+	for i, s := range sites {
+		b[i] = patch.Change{Site: s, Variant: v}
+	}
+	return b
+}
 
 func mustSwitch(t testing.TB, v int, sites ...*asm.Site) {
 	t.Helper()
-	if err := patch.Switch(sites, to(v)); err != nil {
+	if err := patch.Switch(to(sites, v)); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range sites {

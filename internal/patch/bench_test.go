@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/pvswitch/pvswitch/internal/asm"
-	"github.com/pvswitch/pvswitch/internal/testsite"
 	"github.com/pvswitch/pvswitch/internal/patch"
+	"github.com/pvswitch/pvswitch/internal/testsite"
 )
 
 // armed leaves INT3 on s with variant v current (a roll-forward failure
@@ -26,7 +26,7 @@ func armed(b *testing.B, s *asm.Site, v int) func() {
 		}
 		return 0
 	})
-	err := patch.Switch([]*asm.Site{s}, to(v))
+	err := patch.Switch(to([]*asm.Site{s}, v))
 	patch.SetInject(nil)
 	if s.Live()[0] != 0xCC {
 		b.Fatalf("site not armed: %v", err)
@@ -96,7 +96,7 @@ func BenchmarkSwitch(b *testing.B) {
 			var maxW time.Duration
 			b.ResetTimer()
 			for i := range b.N {
-				if err := patch.Switch(sites, to((i+1)%2)); err != nil {
+				if err := patch.Switch(to(sites, (i+1)%2)); err != nil {
 					b.Fatal(err)
 				}
 				maxW = max(maxW, patch.ReadStats().LastWindow)

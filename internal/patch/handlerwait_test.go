@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/pvswitch/pvswitch/internal/asm"
-	"github.com/pvswitch/pvswitch/internal/testsite"
 	"github.com/pvswitch/pvswitch/internal/int3"
 	"github.com/pvswitch/pvswitch/internal/patch"
+	"github.com/pvswitch/pvswitch/internal/testsite"
 )
 
 // TestHandlerWait: a trap handler that loaded the OLD descriptor before the
@@ -60,7 +60,7 @@ func TestHandlerWait(t *testing.T) {
 			syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
 		}
 	})
-	err := patch.Switch([]*asm.Site{s}, to(1))
+	err := patch.Switch(to([]*asm.Site{s}, 1))
 	patch.SetHookArmed(nil)
 	switchReturned.Store(true)
 	if err != nil {

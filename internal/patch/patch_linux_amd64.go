@@ -82,9 +82,6 @@ func Init() error {
 	return initErr
 }
 
-// Available returns nil if sites can be switched, else the error of Init.
-func Available() error { return Init() }
-
 func doInit() error {
 	if err := int3.Install(); err != nil {
 		return &UnavailableError{What: "sigtrap", Err: err}
@@ -288,21 +285,20 @@ type op struct {
 	wrote    bool    // INT3 written in this window
 }
 
-// Switch switches every site in sites (of any owner packages) to variant
-// to(site) as one batch with a single commit point: every execution of any
+// Switch switches each site of batch (of any owner packages) to its
+// Variant as one batch with a single commit point: every execution of any
 // of the sites before the commit runs its old variant and every execution
 // after it runs its new one, so a goroutine that runs the sites in order
 // never sees one site new and a later one old. Sites already on their
-// target are left alone. Switch returns once no trap handler can still act
-// on an old variant. It serializes with other switches and waits for
-// nothing else: a caller that must drain users of the old variants does so
-// before calling it. It refuses (changing nothing) when the SIGTRAP handler
-// was replaced (int3.ErrReplaced), a tracer is attached (ErrTracer), a
-// site's bytes are not the variant the handler says (asm.ErrMismatch), or
-// a variant index is out of range (ErrVariant); see WindowError for
-// failures inside the window. to is called with the switch lock held and
-// must not call package patch.
-func Switch(sites []*asm.Site, to func(*asm.Site) int) error {
+// target are left alone; a site named twice must ask for the same variant.
+// Switch returns once no trap handler can still act on an old variant. It
+// serializes with other switches and waits for nothing else: a caller that
+// must drain users of the old variants does so before calling it. It
+// refuses (changing nothing) when the SIGTRAP handler was replaced
+// (int3.ErrReplaced), a tracer is attached (ErrTracer), a site's bytes are
+// not the variant the handler says (asm.ErrMismatch), or a variant index is
+// out of range (ErrVariant); see WindowError for failures inside the window.
+func Switch(batch []Change) error {
 	if err := Init(); err != nil {
 		return err
 	}
@@ -320,23 +316,26 @@ func Switch(sites []*asm.Site, to func(*asm.Site) int) error {
 			return fmt.Errorf("%w (TracerPid %d)", ErrTracer, pid)
 		}
 	}
-	ops := make([]op, 0, len(sites))
-	seen := map[*asm.Site]bool{}
-	for _, s := range sites {
-		if seen[s] {
+	ops := make([]op, 0, len(batch))
+	seen := map[*asm.Site]int{}
+	for _, c := range batch {
+		s, v := c.Site, c.Variant
+		if v < 0 || v >= s.NumVariants() {
+			return fmt.Errorf("%w: site %s has %d variants, asked for %d", ErrVariant, s.Name(), s.NumVariants(), v)
+		}
+		if w, ok := seen[s]; ok {
+			if w != v {
+				return fmt.Errorf("%w: site %s asked for variants %d and %d in one batch", ErrVariant, s.Name(), w, v)
+			}
 			continue
 		}
-		seen[s] = true
+		seen[s] = v
 		if err := s.Err(); err != nil {
 			return err
 		}
 		r, err := register(s)
 		if err != nil {
 			return err
-		}
-		v := to(s)
-		if v < 0 || v >= s.NumVariants() {
-			return fmt.Errorf("%w: site %s has %d variants, asked for %d", ErrVariant, s.Name(), s.NumVariants(), v)
 		}
 		cur := r.Current()
 		live := s.Live()
@@ -538,25 +537,6 @@ func mprotectWrite(addr uintptr, b []byte) syscall.Errno {
 	poke(addr, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	_, _, e := syscall.RawSyscall(syscall.SYS_MPROTECT, lo, hi-lo, rx)
 	return e
-}
-
-// Group is a fixed set of sites (possibly of different owner packages)
-// that switch together, all to the same variant index.
-type Group struct {
-	sites []*asm.Site
-}
-
-// NewGroup returns a group of sites.
-func NewGroup(sites ...*asm.Site) *Group {
-	return &Group{sites: append([]*asm.Site(nil), sites...)}
-}
-
-// Sites returns the group's sites.
-func (g *Group) Sites() []*asm.Site { return append([]*asm.Site(nil), g.sites...) }
-
-// Switch switches every site of the group to variant v in one batch.
-func (g *Group) Switch(v int) error {
-	return Switch(g.sites, func(*asm.Site) int { return v })
 }
 
 // mapping is one line of /proc/self/maps.

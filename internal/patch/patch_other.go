@@ -14,9 +14,6 @@ var errPlatform = &UnavailableError{What: "platform", Err: errors.New("live code
 // Init returns an *UnavailableError on this platform.
 func Init() error { return errPlatform }
 
-// Available returns an *UnavailableError on this platform.
-func Available() error { return errPlatform }
-
 // Mechanism returns "" on this platform.
 func Mechanism() string { return "" }
 
@@ -44,16 +41,4 @@ type Stats struct {
 func ReadStats() Stats { return Stats{} }
 
 // Switch returns an *UnavailableError on this platform.
-func Switch(sites []*asm.Site, to func(*asm.Site) int) error { return errPlatform }
-
-// Group is a fixed set of sites that switch together.
-type Group struct{ sites []*asm.Site }
-
-// NewGroup returns a group of sites.
-func NewGroup(sites ...*asm.Site) *Group { return &Group{sites: append([]*asm.Site(nil), sites...)} }
-
-// Sites returns the group's sites.
-func (g *Group) Sites() []*asm.Site { return append([]*asm.Site(nil), g.sites...) }
-
-// Switch returns an *UnavailableError on this platform.
-func (g *Group) Switch(v int) error { return errPlatform }
+func Switch(batch []Change) error { return errPlatform }

@@ -15,9 +15,9 @@ import (
 	"testing"
 
 	"github.com/pvswitch/pvswitch/internal/asm"
-	"github.com/pvswitch/pvswitch/internal/testsite"
 	"github.com/pvswitch/pvswitch/internal/int3"
 	"github.com/pvswitch/pvswitch/internal/patch"
+	"github.com/pvswitch/pvswitch/internal/testsite"
 )
 
 // wxMappings returns the lines of /proc/self/maps that are writable and
@@ -77,7 +77,7 @@ func TestRefuseForeignBytes(t *testing.T) {
 		t.Fatal(e)
 	}
 	defer patch.RawWrite(s.Addr()+4, orig[4:])
-	err := patch.Switch([]*asm.Site{s}, to(1))
+	err := patch.Switch(to([]*asm.Site{s}, 1))
 	var me *asm.MismatchError
 	if !errors.Is(err, asm.ErrMismatch) || !errors.As(err, &me) || me.Site != s.Name() {
 		t.Fatalf("Switch over foreign bytes = %v, want an asm.MismatchError naming %s", err, s.Name())
@@ -95,7 +95,7 @@ func TestRefuseReplacedHandler(t *testing.T) {
 	if e := rtSigaction(&goHandler, &ours); e != 0 {
 		t.Fatal(e)
 	}
-	err := patch.Switch([]*asm.Site{testsite.FlagSite}, to(1))
+	err := patch.Switch(to([]*asm.Site{testsite.FlagSite}, 1))
 	if e := rtSigaction(&ours, nil); e != 0 {
 		t.Fatal(e)
 	}
@@ -111,7 +111,7 @@ func TestRefuseReplacedHandler(t *testing.T) {
 
 func TestRefuseTracer(t *testing.T) {
 	defer patch.SetTracerPid(func() (int, error) { return 4242, nil })()
-	err := patch.Switch([]*asm.Site{testsite.FlagSite}, to(1))
+	err := patch.Switch(to([]*asm.Site{testsite.FlagSite}, 1))
 	if !errors.Is(err, patch.ErrTracer) || !strings.Contains(err.Error(), "PVSWITCH_ALLOW_TRACER") {
 		t.Fatalf("Switch under a tracer = %v, want ErrTracer saying how to allow it", err)
 	}
@@ -122,7 +122,7 @@ func TestRefuseTracer(t *testing.T) {
 }
 
 func TestRefuseBadVariant(t *testing.T) {
-	if err := patch.Switch([]*asm.Site{testsite.FlagSite}, to(2)); !errors.Is(err, patch.ErrVariant) {
+	if err := patch.Switch(to([]*asm.Site{testsite.FlagSite}, 2)); !errors.Is(err, patch.ErrVariant) {
 		t.Fatalf("Switch to variant 2 of 2 = %v", err)
 	}
 }
@@ -139,7 +139,7 @@ func TestAbortBeforeCommit(t *testing.T) {
 			}
 			return 0
 		})
-		err := patch.Switch(sites, to(1))
+		err := patch.Switch(to(sites, 1))
 		patch.SetInject(nil)
 		var we *patch.WindowError
 		if !errors.Is(err, patch.ErrNotCommitted) || !errors.As(err, &we) || we.Step != step || !errors.Is(err, syscall.EFAULT) {
@@ -171,7 +171,7 @@ func TestRollForward(t *testing.T) {
 		}
 		return 0
 	})
-	err := patch.Switch(sites, to(1))
+	err := patch.Switch(to(sites, 1))
 	patch.SetInject(nil)
 	if !errors.Is(err, patch.ErrRollForward) {
 		t.Fatalf("failure after commit = %v, want ErrRollForward", err)
@@ -217,7 +217,7 @@ func TestRollForward(t *testing.T) {
 		}
 		return 0
 	})
-	err = patch.Switch(long, to(0))
+	err = patch.Switch(to(long, 0))
 	patch.SetInject(nil)
 	if !errors.Is(err, patch.ErrRollForward) {
 		t.Fatalf("failure after commit = %v, want ErrRollForward", err)
@@ -320,7 +320,7 @@ func TestEmulateOldBeforeCommit(t *testing.T) {
 		ta = testsite.TickA.Load() - a
 		long = runLongErr(1) // the old variant 1, emulated (no lock, no GC: we are in the window)
 	})
-	err := patch.Switch(sites, to(0))
+	err := patch.Switch(to(sites, 0))
 	patch.SetHookArmed(nil)
 	if err != nil {
 		t.Fatal(err)

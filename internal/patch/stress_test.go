@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/pvswitch/pvswitch/internal/asm"
-	"github.com/pvswitch/pvswitch/internal/testsite"
 	"github.com/pvswitch/pvswitch/internal/patch"
+	"github.com/pvswitch/pvswitch/internal/testsite"
 )
 
 var sink atomic.Pointer[[]byte]
@@ -113,7 +113,7 @@ func TestStressFlip(t *testing.T) {
 	}
 	start := time.Now()
 	for i := range flips {
-		if err := patch.Switch(sites, to((i+1)%2)); err != nil {
+		if err := patch.Switch(to(sites, (i+1)%2)); err != nil {
 			stopped.Store(true)
 			t.Fatalf("flip %d: %v", i, err)
 		}
@@ -199,7 +199,7 @@ func TestBatchAtomic(t *testing.T) {
 	}()
 	for i := 1; i <= switches && failure.Load() == nil; i++ {
 		started.Add(1)
-		if err := patch.Switch(sites, to(i%2)); err != nil {
+		if err := patch.Switch(to(sites, i%2)); err != nil {
 			t.Fatal(err)
 		}
 		completed.Add(1)
