@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pvswitch/pvswitch/internal/race"
+
 	"github.com/pvswitch/pvswitch/internal/patch"
 )
 
@@ -402,7 +404,7 @@ func TestMisuse(t *testing.T) {
 		t.Errorf("paravirt misuse: output %q, want %q", out, msg)
 	}
 	out = child(t, "TestMisuse", "misuse-native")
-	if raceEnabled {
+	if race.Enabled {
 		if !strings.Contains(out, msg) {
 			t.Errorf("native misuse in a race build: output %q, want %q", out, msg)
 		}
@@ -427,7 +429,7 @@ func child(t *testing.T, test, what string, env ...string) string {
 }
 
 func TestNoAllocation(t *testing.T) {
-	if raceEnabled {
+	if race.Enabled {
 		t.Skip("the race runtime allocates on its own")
 	}
 	for _, m := range modes {

@@ -3,6 +3,8 @@ package pvlock
 import (
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/pvswitch/pvswitch/internal/race"
 )
 
 // Values of the low byte of SpinLock.key; see the package doc for the drawing
@@ -44,8 +46,8 @@ func (l *SpinLock) Lock() {
 	if !atomic.CompareAndSwapUint32(&l.key, free, locked) {
 		l.lockSlow()
 	}
-	if raceEnabled {
-		raceAcquire(unsafe.Pointer(l))
+	if race.Enabled {
+		race.Acquire(unsafe.Pointer(l))
 	}
 }
 
@@ -91,8 +93,8 @@ func (l *SpinLock) TryLock() bool {
 	if !atomic.CompareAndSwapUint32(&l.key, free, locked) {
 		return false
 	}
-	if raceEnabled {
-		raceAcquire(unsafe.Pointer(l))
+	if race.Enabled {
+		race.Acquire(unsafe.Pointer(l))
 	}
 	return true
 }
@@ -105,9 +107,9 @@ func (l *SpinLock) TryLock() bool {
 // and in race builds, and goes undetected under the native variant (see the
 // package doc).
 func (l *SpinLock) Unlock() {
-	if raceEnabled {
+	if race.Enabled {
 		raceCheckHeld(l)
-		raceRelease(unsafe.Pointer(l))
+		race.Release(unsafe.Pointer(l))
 	}
 	unlockOp(l)
 }
@@ -119,7 +121,7 @@ func fatalUnlock() {
 }
 
 // raceCheckHeld is the race-build misuse check: it has no locked instruction
-// cost in normal builds because raceEnabled is a constant.
+// cost in normal builds because race.Enabled is a constant.
 func raceCheckHeld(l *SpinLock) {
 	if atomic.LoadUint32(&l.key)&locked == 0 {
 		fatalUnlock()

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pvswitch/pvswitch/internal/race"
+
 	"github.com/pvswitch/pvswitch/internal/patch"
 )
 
@@ -259,7 +261,7 @@ func TestSwitchTorture(t *testing.T) {
 	if testing.Short() {
 		d = 700 * time.Millisecond
 	}
-	if raceEnabled {
+	if race.Enabled {
 		d = min(d, 2*time.Second)
 	}
 	for _, procs := range []int{2, 8} {
@@ -304,7 +306,7 @@ func TestSwitchTorture(t *testing.T) {
 				t.Fatalf("%d rescues: a wakeup was lost", r)
 			}
 			min := int64(100)
-			if testing.Short() || raceEnabled {
+			if testing.Short() || race.Enabled {
 				min = 10
 			}
 			if switches.Load() < min {

@@ -3,6 +3,8 @@ package pvlock
 import (
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/pvswitch/pvswitch/internal/race"
 )
 
 // Per-variant entry points. Tests and benchmarks use them to run the two
@@ -18,15 +20,15 @@ func lockVariant(l *SpinLock, m Mode) {
 			l.lockSlowNative()
 		}
 	}
-	if raceEnabled {
-		raceAcquire(unsafe.Pointer(l))
+	if race.Enabled {
+		race.Acquire(unsafe.Pointer(l))
 	}
 }
 
 func unlockVariant(l *SpinLock, m Mode) {
-	if raceEnabled {
+	if race.Enabled {
 		raceCheckHeld(l)
-		raceRelease(unsafe.Pointer(l))
+		race.Release(unsafe.Pointer(l))
 	}
 	if m == Paravirt {
 		l.unlockParavirt()

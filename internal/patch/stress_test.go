@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pvswitch/pvswitch/internal/race"
+
 	"github.com/pvswitch/pvswitch/internal/asm"
 	"github.com/pvswitch/pvswitch/internal/patch"
 	"github.com/pvswitch/pvswitch/internal/testsite"
@@ -45,7 +47,7 @@ func TestStressFlip(t *testing.T) {
 	if testing.Short() {
 		flips = 5000
 	}
-	if raceEnabled {
+	if race.Enabled {
 		flips /= 10
 	}
 	sites := []*asm.Site{testsite.CountSite, testsite.TickSite, testsite.FlagSite, testsite.ReleaseSite,

@@ -1,6 +1,10 @@
 package ttas
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/pvswitch/pvswitch/internal/race"
+)
 
 // Lock is a test-and-test-and-set spinlock. The zero value is unlocked.
 type Lock struct{ key uint32 }
@@ -10,15 +14,15 @@ func (l *Lock) Lock() {
 	for !tryAcquire(&l.key) {
 		preemptPoint()
 	}
-	if raceEnabled {
-		raceAcquire(unsafe.Pointer(l))
+	if race.Enabled {
+		race.Acquire(unsafe.Pointer(l))
 	}
 }
 
 // Unlock unlocks l with one plain store.
 func (l *Lock) Unlock() {
-	if raceEnabled {
-		raceRelease(unsafe.Pointer(l))
+	if race.Enabled {
+		race.Release(unsafe.Pointer(l))
 	}
 	release(&l.key)
 }
