@@ -7,18 +7,12 @@ import (
 	"errors"
 	"syscall"
 	"testing"
-	"unsafe"
 
 	"github.com/pvswitch/pvswitch/internal/int3"
 )
 
-// sigaction is the kernel's struct sigaction on x86-64.
-type sigaction struct{ handler, flags, restorer, mask uint64 }
-
-func rtSigaction(act, old *sigaction) syscall.Errno {
-	_, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGTRAP),
-		uintptr(unsafe.Pointer(act)), uintptr(unsafe.Pointer(old)), 8, 0, 0)
-	return e
+func rtSigaction(act, old *int3.Sigaction) syscall.Errno {
+	return int3.RtSigaction(int(syscall.SIGTRAP), act, old)
 }
 
 // TestSwitchRefusedWhenHandlerReplaced: if someone replaced the SIGTRAP
@@ -30,8 +24,8 @@ func TestSwitchRefusedWhenHandlerReplaced(t *testing.T) {
 	}
 	start := CurrentMode()
 	defer mustSwitch(t, start)
-	var ours sigaction
-	ignore := sigaction{handler: 1} // SIG_IGN
+	var ours int3.Sigaction
+	ignore := int3.Sigaction{Handler: 1} // SIG_IGN
 	if e := rtSigaction(&ignore, &ours); e != 0 {
 		t.Fatal(e)
 	}

@@ -43,7 +43,7 @@
 //
 // # Test hook
 //
-// With the build tag pvswitch_stall, a handler whose site was armed with
+// With the build tag pvswitch_testhooks, a handler whose site was armed with
 // StallArm stops between loading its descriptor and emulating, counts
 // itself in Stalled and spins (PAUSE) until StallRelease or about 3 s of
 // TSC ticks. Tests of any package of the module can use it. Normal builds

@@ -4,8 +4,8 @@ import "unsafe"
 
 // Fake signal frame offsets for tests (see handler_amd64.s).
 const (
-	TestSICode   = 0x08
-	TestUCRIP    = 0xa8
+	TestSICode   = siCode
+	TestUCRIP    = ucRIP
 	TestSIKernel = siKernel
 )
 

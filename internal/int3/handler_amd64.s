@@ -3,16 +3,16 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-// Offsets into the kernel's signal frame (x86-64):
-// siginfo_t.si_code is at 8 (include/uapi/asm-generic/siginfo.h: si_signo,
-// si_errno, si_code); ucontext_t.uc_mcontext.gregs starts at 40 and
-// REG_RSP=15, REG_RIP=16 (sys/ucontext.h), so RSP is at 40+15*8 = 0xa0
-// and RIP at 40+16*8 = 0xa8.
-#define SI_CODE 0x08
-#define UC_RSP 0xa0
-#define UC_RIP 0xa8
+// Offsets into the kernel's signal frame (x86-64), from the constants of
+// int3_linux_amd64.go where their sources are cited: siginfo_t.si_code
+// (8), and the interrupted RSP (0xa0) and RIP (0xa8) in
+// ucontext_t.uc_mcontext.gregs.
+#define SI_CODE const_siCode
+#define UC_RSP const_ucRSP
+#define UC_RIP const_ucRIP
 // A stall has run this long (in TSC ticks, ~2-4 s at 2-4 GHz) before the
-// pvswitch_stall test hook gives up and lets the handler continue.
+// test hook (build tag pvswitch_testhooks) gives up and lets the handler
+// continue.
 #define STALL_TSC_BOUND 10000000000
 
 // handler is the SIGTRAP handler. The kernel calls it with the C ABI on
@@ -104,7 +104,7 @@ have_variant:
 	MOVQ	entry_descs(R9)(AX*8), R10
 
 #ifdef const_stallHook
-	// Test hook (build tag pvswitch_stall): a handler for the armed site
+	// Test hook (build tag pvswitch_testhooks): a handler for the armed site
 	// stalls here, holding the descriptor it loaded, until released or
 	// for a bounded time. R14 keeps DX (RDTSC clobbers it), R15 the start.
 	CMPQ	·stallSite(SB), R8

@@ -27,9 +27,20 @@ const (
 	sigDFL = 0 // SIG_DFL
 	sigIGN = 1 // SIG_IGN
 
+	// The signal frame's offsets, the one place they are written down:
+	// handler_amd64.s takes them from go_asm.h (const_siCode, const_ucRSP,
+	// const_ucRIP) and the descriptors' register offsets from gregIndex.
+	//
+	// siginfo_t: si_signo @0, si_errno @4, si_code @8
+	// (include/uapi/asm-generic/siginfo.h).
+	siCode = 8
 	// ucontext_t: uc_flags @0, uc_link @8, uc_stack (24 bytes) @16,
 	// uc_mcontext.gregs[23] @40 (sys/ucontext.h, REG_R8=0 ... REG_RIP=16).
 	ucGregs = 40
+	regRSP  = 15 // REG_RSP
+	regRIP  = 16 // REG_RIP
+	ucRSP   = ucGregs + 8*regRSP // 0xa0: the interrupted stack pointer
+	ucRIP   = ucGregs + 8*regRIP // 0xa8: the interrupted instruction pointer
 )
 
 // gregIndex maps an x86 register number (AX=0 ... R15=15, asm.RegNum) to
@@ -38,13 +49,15 @@ const (
 // REG_RCX=14, REG_RSP=15, REG_RIP=16).
 var gregIndex = [16]int{13, 14, 12, 11, 15, 10, 9, 8, 0, 1, 2, 3, 4, 5, 6, 7}
 
-// sigactiont is the kernel's struct sigaction for rt_sigaction on x86-64
-// (arch/x86/include/uapi/asm/signal.h, not glibc's).
-type sigactiont struct {
-	handler  uintptr
-	flags    uint64
-	restorer uintptr
-	mask     uint64
+// Sigaction is the kernel's struct sigaction for rt_sigaction(2) on x86-64
+// (arch/x86/include/uapi/asm/signal.h, not glibc's). It is declared here
+// only; the tests of other packages use it, with RtSigaction, to replace
+// SIGTRAP's handler the way a misbehaving neighbour would.
+type Sigaction struct {
+	Handler  uintptr // SIG_DFL (0), SIG_IGN (1) or the handler's address
+	Flags    uint64  // SA_* flags
+	Restorer uintptr // with SA_RESTORER: the rt_sigreturn trampoline
+	Mask     uint64  // signals blocked while the handler runs
 }
 
 // desc is one variant's emulation descriptor, read by the handler. It is
@@ -128,8 +141,10 @@ func nilStubs(tab *[16]uintptr)
 // must only be used for traps the handler does not pass on).
 func callHandler(sig uintptr, info, uc unsafe.Pointer)
 
-func sigaction(sig uintptr, act, old *sigactiont) syscall.Errno {
-	_, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(act)), uintptr(unsafe.Pointer(old)), sigsetSize, 0, 0)
+// RtSigaction calls rt_sigaction(2) for signal sig: it installs act unless
+// act is nil, and stores the previous action in old unless old is nil.
+func RtSigaction(sig int, act, old *Sigaction) syscall.Errno {
+	_, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(act)), uintptr(unsafe.Pointer(old)), sigsetSize, 0, 0)
 	return e
 }
 
@@ -143,20 +158,20 @@ func Install() error {
 		return nil
 	}
 	nilStubs(&nilStubTab)
-	var old sigactiont
-	if e := sigaction(sigTrap, nil, &old); e != 0 {
+	var old Sigaction
+	if e := RtSigaction(sigTrap, nil, &old); e != 0 {
 		return fmt.Errorf("int3: rt_sigaction(SIGTRAP) query: %w", e)
 	}
-	if old.handler == handlerAddr() {
+	if old.Handler == handlerAddr() {
 		installed.Store(true)
 		return nil
 	}
-	if old.handler == sigDFL || old.handler == sigIGN {
+	if old.Handler == sigDFL || old.Handler == sigIGN {
 		return ErrNoPrevious
 	}
-	prevHandler = old.handler
-	act := sigactiont{handler: handlerAddr(), flags: handlerFlags, restorer: restorerAddr(), mask: ^uint64(0)}
-	if e := sigaction(sigTrap, &act, nil); e != 0 {
+	prevHandler = old.Handler
+	act := Sigaction{Handler: handlerAddr(), Flags: handlerFlags, Restorer: restorerAddr(), Mask: ^uint64(0)}
+	if e := RtSigaction(sigTrap, &act, nil); e != 0 {
 		return fmt.Errorf("int3: rt_sigaction(SIGTRAP) install: %w", e)
 	}
 	installed.Store(true)
@@ -170,12 +185,12 @@ func Check() error {
 	if !installed.Load() {
 		return ErrNotInstalled
 	}
-	var cur sigactiont
-	if e := sigaction(sigTrap, nil, &cur); e != 0 {
+	var cur Sigaction
+	if e := RtSigaction(sigTrap, nil, &cur); e != 0 {
 		return fmt.Errorf("int3: rt_sigaction(SIGTRAP) query: %w", e)
 	}
-	if cur.handler != handlerAddr() {
-		return fmt.Errorf("%w (installed: %#x, ours: %#x)", ErrReplaced, cur.handler, handlerAddr())
+	if cur.Handler != handlerAddr() {
+		return fmt.Errorf("%w (installed: %#x, ours: %#x)", ErrReplaced, cur.Handler, handlerAddr())
 	}
 	return nil
 }

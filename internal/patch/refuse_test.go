@@ -91,7 +91,7 @@ func TestRefuseForeignBytes(t *testing.T) {
 }
 
 func TestRefuseReplacedHandler(t *testing.T) {
-	var ours sigactiont
+	var ours int3.Sigaction
 	if e := rtSigaction(&goHandler, &ours); e != 0 {
 		t.Fatal(e)
 	}

@@ -4,20 +4,15 @@ package patch_test
 
 import (
 	"syscall"
-	"unsafe"
+
+	"github.com/pvswitch/pvswitch/internal/int3"
 )
 
-// sigactiont is the kernel's struct sigaction on x86-64.
-type sigactiont struct {
-	handler, flags, restorer, mask uint64
-}
-
 // goHandler is SIGTRAP's action before patch.Init: the Go runtime's.
-var goHandler sigactiont
+var goHandler int3.Sigaction
 
-func rtSigaction(act, old *sigactiont) syscall.Errno {
-	_, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGTRAP), uintptr(unsafe.Pointer(act)), uintptr(unsafe.Pointer(old)), 8, 0, 0)
-	return e
+func rtSigaction(act, old *int3.Sigaction) syscall.Errno {
+	return int3.RtSigaction(int(syscall.SIGTRAP), act, old)
 }
 
 func saveGoHandler() {
