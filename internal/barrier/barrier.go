@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pvswitch/pvswitch/internal/fault"
 	"github.com/pvswitch/pvswitch/internal/shard"
 )
 
@@ -47,7 +48,7 @@ func (b *Barrier) Enter(want uint32) (t Token, ok bool) {
 	stall(StallBeforeCount)
 	t.shard = b.count.Add(1) // LOCK XADD: a full fence before the loads below
 	stall(StallBeforeCheck)
-	if validateSkipped || b.gate.Load() == open && b.state.Load() == want {
+	if fault.Active(fault.NoValidate) || b.gate.Load() == open && b.state.Load() == want {
 		return t, true
 	}
 	b.Exit(t)
@@ -57,7 +58,11 @@ func (b *Barrier) Enter(want uint32) (t Token, ok bool) {
 // Exit un-counts the op that Enter counted, on the shard Enter used,
 // wherever the goroutine now runs.
 func (b *Barrier) Exit(t Token) {
-	b.count.AddAt(exitShard(t.shard), -1)
+	i := t.shard
+	if fault.Active(fault.WrongShard) {
+		i = (i + 1) % shard.Shards()
+	}
+	b.count.AddAt(i, -1)
 }
 
 // State returns the published state.
@@ -109,7 +114,7 @@ func (b *Barrier) Close() {
 	ch := make(chan struct{})
 	b.opened.Store(&ch)
 	b.mu.Unlock()
-	closeGate(&b.gate) // XCHG, or a plain store under pvswitch_plaingate
+	closeGate(&b.gate) // XCHG (gate.go)
 }
 
 // Drained reports whether every shard of the count is zero. Exact after
@@ -122,8 +127,8 @@ func (b *Barrier) Drained() bool {
 // until bound has passed or ctx is done; then it returns an error matching
 // ErrBusy (and, if the context ended, ctx.Err()). The gate must be closed.
 func (b *Barrier) Drain(ctx context.Context, bound time.Duration) error {
-	if drainSkipped {
-		return nil // fault injection: pvswitch_nodrain
+	if fault.Active(fault.NoDrain) {
+		return nil
 	}
 	deadline := time.Now().Add(bound)
 	sleep := 5 * time.Microsecond

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pvswitch/pvswitch/internal/fault"
 )
 
 const (
@@ -152,8 +154,9 @@ func TestWaitRetries(t *testing.T) {
 // litmus test on two OS threads: one op Enters (count, then load the gate)
 // while the switcher closes the gate and reads the counts. The forbidden
 // outcome is: the op saw the gate open AND the switcher saw every shard at
-// zero. With the XCHG close it never happens; built with
-// pvswitch_plaingate (a plain MOV close) x86's store buffer lets it happen,
+// zero. With the XCHG close it never happens; with
+// the fault PlainGate (a plain MOV close; PVSWITCH_FAULTS=plaingate in a
+// pvswitch_testhooks build) x86's store buffer lets it happen,
 // and this test fails.
 func TestStoreBufferLitmus(t *testing.T) {
 	if runtime.NumCPU() < 2 {
@@ -164,7 +167,7 @@ func TestStoreBufferLitmus(t *testing.T) {
 		trials = 200_000
 	}
 	deadline := time.Now().Add(time.Hour)
-	if gateIsPlain {
+	if fault.Active(fault.PlainGate) {
 		// Searching for a counterexample: go on until one shows up, for
 		// up to 30 s.
 		trials, deadline = 1<<40, time.Now().Add(30*time.Second)
@@ -202,7 +205,7 @@ func TestStoreBufferLitmus(t *testing.T) {
 				b.Exit(tok)
 			}
 			ran = i + 1
-			if ran == int64(trials) || (gateIsPlain && forbidden > 0) || i%1024 == 0 && time.Now().After(deadline) {
+			if ran == int64(trials) || (fault.Active(fault.PlainGate) && forbidden > 0) || i%1024 == 0 && time.Now().After(deadline) {
 				stop.Store(true)
 			}
 			meet(3*i + 3)

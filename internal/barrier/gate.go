@@ -1,12 +1,21 @@
-//go:build !pvswitch_plaingate
-
 package barrier
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
 
-// closeGate closes the gate with XCHG (Go's atomic store on amd64), a full
-// fence: the switcher's later reads of the count cannot pass it.
-func closeGate(g *atomic.Uint32) { g.Swap(closed) }
+	"github.com/pvswitch/pvswitch/internal/fault"
+)
 
-// gateIsPlain tells the litmus test which gate store it runs against.
-const gateIsPlain = false
+// closeGate closes the gate with XCHG (Go's atomic Swap on amd64), a full
+// fence: the switcher's later reads of the count cannot pass it. Under the
+// fault PlainGate (test builds only) it is a plain MOV instead, which x86
+// may hold in the store buffer while those reads run: the reordering the
+// XCHG exists to forbid (TestStoreBufferLitmus).
+func closeGate(g *atomic.Uint32) {
+	if fault.Active(fault.PlainGate) {
+		storePlain((*uint32)(unsafe.Pointer(g)), closed)
+		return
+	}
+	g.Swap(closed)
+}

@@ -1,7 +1,7 @@
 package barrier
 
 // StallPoint names a place in Enter where a test can hold one goroutine
-// (builds with the pvswitch_stall tag only; elsewhere the points are empty).
+// (builds with the pvswitch_testhooks tag only; elsewhere the points are empty).
 type StallPoint int32
 
 const (

@@ -1,4 +1,4 @@
-//go:build !pvswitch_stall
+//go:build !pvswitch_testhooks
 
 package barrier
 

@@ -11,14 +11,6 @@ func SetTracerPid(f func() (int, error)) func() {
 	return func() { tracerPid = old }
 }
 
-// SetInject sets a fault injector for window steps ("int3", "sync1",
-// "tails", "sync2", "first", "sync3", "restore"); nil removes it.
-func SetInject(f func(step string, i int) syscall.Errno) { inject = f }
-
-// SetHookArmed sets a function run inside the window after INT3 is on
-// every site and cores are synced, before the commit; nil removes it.
-func SetHookArmed(f func()) { hookArmed = f }
-
 // UseWriter forces a text writer ("procmem" or "mprotect") and returns a
 // restore func.
 func UseWriter(w string) (func(), error) {

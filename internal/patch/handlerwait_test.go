@@ -1,4 +1,4 @@
-//go:build linux && amd64 && pvswitch_stall
+//go:build linux && amd64 && pvswitch_testhooks
 
 package patch_test
 
@@ -18,12 +18,12 @@ import (
 
 // TestHandlerWait: a trap handler that loaded the OLD descriptor before the
 // commit and is stalled (int3 stall hook) must finish its old store before
-// Switch returns. Switch's wait for handlers in flight guarantees it; a
-// build with -tags pvswitch_stall,pvswitch_nohandlerwait skips that wait
-// and this test fails: the old store lands after Switch returned.
+// Switch returns. Switch's wait for handlers in flight guarantees it; with
+// the fault NoHandlerWait that wait is skipped and this test fails: the old
+// store lands after Switch returned.
 //
-//	go test -tags pvswitch_stall ./patch -run TestHandlerWait                         # passes
-//	go test -tags pvswitch_stall,pvswitch_nohandlerwait ./patch -run TestHandlerWait  # fails
+//	go test -tags pvswitch_testhooks ./internal/patch -run TestHandlerWait                                # passes
+//	PVSWITCH_FAULTS=nohandlerwait go test -tags pvswitch_testhooks ./internal/patch -run TestHandlerWait  # fails
 func TestHandlerWait(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no stop-the-world while a thread is stalled
 	// One P is pinned by Switch and one runs the stalled worker: the
@@ -54,14 +54,14 @@ func TestHandlerWait(t *testing.T) {
 		returnedAtRelease.Store(switchReturned.Load())
 		int3.StallRelease()
 	}()
-	patch.SetHookArmed(func() { // in the window, before the commit
+	patch.SetArmedHook(func() { // in the window, before the commit
 		deadline := time.Now().Add(3 * time.Second)
 		for int3.Stalled() == 0 && time.Now().Before(deadline) {
 			syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
 		}
 	})
 	err := patch.Switch(to([]*asm.Site{s}, 1))
-	patch.SetHookArmed(nil)
+	patch.SetArmedHook(nil)
 	switchReturned.Store(true)
 	if err != nil {
 		t.Fatal(err)

@@ -1,5 +1,3 @@
-//go:build pvswitch_plaingate
-
 #include "textflag.h"
 
 // func storePlain(p *uint32, v uint32)

@@ -4,10 +4,12 @@ package patch
 
 import (
 	"errors"
-	"time"
 
 	"github.com/pvswitch/pvswitch/internal/asm"
 )
+
+// Off linux/amd64 nothing can be patched: Init says why, and every site
+// keeps the variant the binary was built with.
 
 var errPlatform = &UnavailableError{What: "platform", Err: errors.New("live code patching needs linux/amd64")}
 
@@ -25,20 +27,6 @@ func Current(s *asm.Site) int { return 0 }
 
 // Traps returns 0 on this platform.
 func Traps(s *asm.Site) uint64 { return 0 }
-
-// Stats are the patcher's counters.
-type Stats struct {
-	Switches   int64
-	Aborted    int64
-	LastWindow time.Duration
-	MaxWindow  time.Duration
-	Mechanism  string
-	InFlight   int64
-	Armed      int
-}
-
-// ReadStats returns zero counters on this platform.
-func ReadStats() Stats { return Stats{} }
 
 // Switch returns an *UnavailableError on this platform.
 func Switch(batch []Change) error { return errPlatform }
