@@ -32,8 +32,8 @@
 //     came first, the switcher's later reads see it; if the close came first,
 //     the op's later load sees the gate closed and it backs off. There is no
 //     outcome in which both miss. TestStoreBufferLitmus shows the
-//     reordering with a plain gate store (build tag pvswitch_plaingate) and
-//     its absence with the XCHG.
+//     reordering with a plain gate store (the fault PlainGate of package
+//     internal/fault) and its absence with the XCHG.
 //   - The entry window. A goroutine whose fast path failed has dispatched to
 //     the old slow path but has not counted yet (preempted in between, or
 //     its thread descheduled). DRAIN cannot see it. It is caught by step 2:

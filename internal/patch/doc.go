@@ -8,12 +8,16 @@
 //	if err := patch.Init(); err != nil { // errors.Is(err, patch.ErrUnavailable)
 //		// keep running the variants the binary was built with
 //	}
-//	err := patch.Switch([]*asm.Site{releaseSite, slowSite}, func(*asm.Site) int { return 1 })
-//	// or: g := patch.NewGroup(releaseSite, slowSite); err = g.Switch(1)
+//	err := patch.Switch([]patch.Change{{Site: releaseSite, Variant: 1}, {Site: slowSite, Variant: 1}})
 //	v := patch.Current(releaseSite) // what the handler's descriptors say = what runs
 //
 // Sites of one batch may belong to different owner packages. Mechanism
 // tells which text writer is in use; ReadStats and Traps give counters.
+//
+// One file per job: init (the handler, membarrier, registration), writer
+// (how text is written), maps (/proc/self/maps), tracer, switch (the batch
+// checks), window (the protocol below), stats, and hooks_on/hooks_off (the
+// test hooks, empty in normal builds).
 //
 // # The window
 //
@@ -65,15 +69,19 @@
 // allocates inside the pinned window, never leaves a page writable and
 // executable, and never switches a site whose bytes it does not recognize.
 //
-// # Fault injection
+// # Test hooks and fault injection
 //
-// The build tag pvswitch_nohandlerwait removes step 6. TestHandlerWait
-// (build tag pvswitch_stall, which adds int3's stall hook) stalls a handler
-// that loaded the old descriptor before the commit and checks that its old
-// store lands before Switch returns; it must fail without the wait:
+// In builds with the pvswitch_testhooks tag, SetInject makes chosen writes
+// or membarriers of the window fail and SetArmedHook runs a function inside
+// the window before the commit; in other builds both hooks are empty
+// functions that inline to nothing. The fault NoHandlerWait (package
+// internal/fault) removes step 6. TestHandlerWait stalls a handler that
+// loaded the old descriptor before the commit (int3's stall hook) and
+// checks that its old store lands before Switch returns; it must fail
+// without the wait:
 //
-//	go test -tags pvswitch_stall ./patch -run TestHandlerWait                         # ok
-//	go test -tags pvswitch_stall,pvswitch_nohandlerwait ./patch -run TestHandlerWait  # FAIL
+//	go test -tags pvswitch_testhooks ./internal/patch -run TestHandlerWait                                # ok
+//	PVSWITCH_FAULTS=nohandlerwait go test -tags pvswitch_testhooks ./internal/patch -run TestHandlerWait  # FAIL
 //
 // (Checked: the second command fails deterministically.)
 //

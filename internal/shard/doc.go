@@ -6,7 +6,8 @@
 //   - Every increment and decrement is a LOCK-prefixed read-modify-write
 //     (sync/atomic), never a plain add: a goroutine that counted itself on one
 //     P may leave from another P, and then it decrements the shard it
-//     recorded, concurrently with that shard's new owner (BRIEF section 7).
+//     recorded, concurrently with that shard's new owner (internal/barrier
+//     explains why the barrier needs exactly that).
 //   - A shard index stays valid for the life of the process: the number of
 //     shards is fixed at init from the CPU count and GOMAXPROCS, and an index
 //     is taken modulo that number.
