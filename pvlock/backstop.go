@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // The backstop. Correct code never needs it: it exists so that a hole in the
@@ -13,14 +12,11 @@ import (
 // waiter during a mode switch) shows up as a counted rescue in a test instead
 // of a hang in production.
 //
-// Two structures serve it, both fixed in size:
-//
-//   - buckets: per hash of the lock's address, the number of paravirt
-//     waiters between their mark and their acquisition (read by the release
-//     to decide whether to kick), and the kicks in flight (read by the
-//     monitor to tell a lost wakeup from one that is on its way).
-//   - the registry: one slot per sleeping waiter, naming its lock and when
-//     it went to sleep.
+// It has two parts: the registry, fixed in size, with one slot per sleeping
+// waiter naming its lock and when it went to sleep; and the monitor, a
+// goroutine that scans the registry. The monitor also reads each kick
+// bucket's kicks in flight (kick.go), to tell a lost wakeup from a kick
+// that is on its way.
 //
 // A rescue is a monitor's kick of a lock on which a registered waiter has
 // slept for at least rescueAfter while the lock word was free and no kick for
@@ -41,53 +37,8 @@ const (
 	// otherwise switch the backstop off for the whole bucket.
 	staleKick = time.Second
 
-	nBuckets  = 256  // power of two
-	nSlots    = 1024 // registry size: sleepers beyond it are not watched
-	cacheLine = 64
+	nSlots = 1024 // registry size: sleepers beyond it are not watched
 )
-
-// bucket holds the waiter count and the kick accounting for every lock whose
-// address hashes to it.
-type bucket struct {
-	// waiters counts paravirt waiters of this bucket's locks from just
-	// before they mark a word (1 -> 3) until they acquire. Read by the
-	// release after it clears a lockedParked word.
-	waiters atomic.Int32
-	_       [4]byte
-	// kicks packs two counters so the monitor reads both at once:
-	// high 32 bits: a sequence number of kick attempts (never decreases);
-	// low 32 bits: kicks in flight, from kickBegin until the woken waiter
-	// has swapped lockedParked into the word (ackKick) or the releaser
-	// found nobody to kick (kickAbandon).
-	kicks atomic.Uint64
-	_     [cacheLine - 16]byte
-}
-
-const kickSeqOne = 1 << 32
-
-var buckets [nBuckets]bucket
-
-func bucketOf(l *SpinLock) *bucket { return &buckets[bucketIndex(l)] }
-
-func bucketIndex(l *SpinLock) int {
-	// SpinLocks are 8 bytes and usually 8-aligned: drop the low bits, then
-	// mix so that locks in one array spread over the buckets.
-	a := uint64(uintptr(unsafe.Pointer(l))) >> 3
-	a *= 0x9e3779b97f4a7c15
-	return int(a >> (64 - 8))
-}
-
-// kickBegin opens a kick: the release is about to clear lockedParked.
-func (b *bucket) kickBegin() { b.kicks.Add(kickSeqOne + 1) }
-
-// kickAbandon closes a kick that found no waiter to wake.
-func (b *bucket) kickAbandon() { b.kicks.Add(^uint64(0)) } // -1 on the low half
-
-// ackKick closes the kick that woke this waiter, once it has re-marked the
-// word: from then on a lost wakeup would be visible as a free word again.
-func (b *bucket) ackKick() { b.kicks.Add(^uint64(0)) }
-
-func kicksInFlight(k uint64) uint32 { return uint32(k) }
 
 // slot is one registry entry: the lock a waiter sleeps on and when it began.
 type slot struct {

@@ -49,7 +49,7 @@
 //
 // A waiter that has slept once acquires by swapping in 3, never by 0 -> 1:
 // other waiters may still be asleep, and only a release that sees 3 wakes one
-// (FEASIBILITY rule 6; Drepper, "Futexes Are Tricky").
+// (Drepper, "Futexes Are Tricky", mutex 3).
 //
 // # Go's rules the code obeys
 //
@@ -77,10 +77,10 @@
 //
 // The two places where the variants differ, the release and the slow-path
 // entry of acquire, are patchable one-instruction sites (sites.go; package
-// asm declares them, package patch rewrites them with the INT3 protocol).
-// No fast path reads a mode flag: the code is the mode. The binary is built
-// with the paravirt variants; at start, if PVLOCK_MODE asks for native, the
-// sites are rewritten once.
+// internal/asm declares them, package internal/patch rewrites them with the
+// INT3 protocol); Sites describes them. No fast path reads a mode flag: the
+// code is the mode. The binary is built with the paravirt variants; at
+// start, if PVLOCK_MODE asks for native, the sites are rewritten once.
 //
 // A switch closes a gate, waits until no slow-path waiter of the old
 // variant is active (package barrier explains why that is enough), rewrites

@@ -4,7 +4,9 @@ import _ "unsafe" // for go:linkname
 
 // The runtime semaphore, reached the way package sync reaches it. Parking
 // through it tells the scheduler the goroutine is blocked: its thread and P
-// go on running other goroutines (FEASIBILITY rule 5).
+// go on running other goroutines. A waiter must never block its thread
+// behind the scheduler's back (a raw futex wait), which would take the
+// thread away from every other goroutine.
 //
 // Why it and not the alternatives (park_test.go, on the reference 2-vCPU
 // VM): a sleep/wake ping-pong costs ~350 ns with the runtime semaphore,

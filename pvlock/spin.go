@@ -5,8 +5,9 @@ package pvlock
 // word 8 PAUSEs apart (spin_amd64.s says why not every PAUSE).
 const (
 	// spinPauses is how many PAUSEs one call of spinWait may execute before
-	// it returns to Go code, which then passes a preemption point
-	// (FEASIBILITY rule 4: a spin in assembly must be bounded).
+	// it returns to Go code, which then passes a preemption point. A spin
+	// in assembly must be bounded: assembly has no preemption point, so a
+	// garbage collector's stop-the-world would wait for it to end.
 	spinPauses = 32
 
 	// pvSpinRounds is how many spin rounds a paravirt waiter runs before it

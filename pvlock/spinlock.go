@@ -61,14 +61,19 @@ func (l *SpinLock) lockSlow() {
 }
 
 // lockSlowMode is the slow path of mode m, entered from the slow-path entry
-// site. It counts itself in the switch barrier first and then checks the
-// gate and the published mode (BRIEF section 7: count, then validate). If a
+// site. It keeps the invariant a switch relies on: a waiter of variant m
+// runs only while it is counted in the switch barrier and m is the
+// published mode, so once the count has drained no waiter of the old
+// variant runs. Hence count, then validate: it counts itself first and only
+// then checks the gate and the published mode (checking first would leave
+// a window in which a switch drains and commits without seeing it). If a
 // switch is under way or has committed since the site sent it here, it
 // un-counts and waits at the gate, taking the lock if it becomes free
-// meanwhile (true), or returning false to re-run the site.
+// meanwhile (true), or returns false to re-run the site, which then leads
+// to the new variant.
 func (l *SpinLock) lockSlowMode(m Mode) bool {
 	if sw.dispatch {
-		m = CurrentMode() // the fallback: the site never changes
+		m = CurrentMode() // the site never changes: the published mode decides
 	}
 	tok, ok := sw.b.Enter(uint32(m))
 	if !ok {
@@ -101,11 +106,11 @@ func (l *SpinLock) TryLock() bool {
 
 // Unlock unlocks l with the current variant's release: the lock-op site
 // holds either the native store or a jump to the paravirt release. As with
-// sync.Mutex, a locked SpinLock is not associated
-// with a particular goroutine: one goroutine may lock it and another unlock
-// it. Unlocking an unlocked lock is a fatal error under the paravirt variant
-// and in race builds, and goes undetected under the native variant (see the
-// package doc).
+// sync.Mutex, a locked SpinLock is not associated with a particular
+// goroutine: one goroutine may lock it and another unlock it. Unlocking an
+// unlocked lock is a fatal error under the paravirt variant and in race
+// builds, and goes undetected under the native variant (see the package
+// doc).
 func (l *SpinLock) Unlock() {
 	if race.Enabled {
 		raceCheckHeld(l)
