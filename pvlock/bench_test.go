@@ -140,7 +140,7 @@ func BenchmarkOversubscribed(b *testing.B) {
 func BenchmarkPublicUncontended(b *testing.B) {
 	for _, m := range []Mode{Native, Paravirt} {
 		b.Run("mode="+m.String(), func(b *testing.B) {
-			if switchable {
+			if !flagDispatch {
 				start := CurrentMode()
 				defer mustSwitch(b, start)
 				mustSwitch(b, m)

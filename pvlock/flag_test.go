@@ -15,7 +15,7 @@ func TestFlagBuildRefusesSwitch(t *testing.T) {
 	if !errors.Is(err, errFlagBuild) {
 		t.Fatalf("Switch in the flag-dispatch build: %v, want errFlagBuild", err)
 	}
-	if s := ReadStatus(); s.Mechanism != "dispatch" || !errors.Is(s.Why, errFlagBuild) {
+	if s := ReadStatus(); s.Mechanism != Dispatch || !errors.Is(s.Why, errFlagBuild) {
 		t.Fatalf("status %v: want the dispatch mechanism, because of the flag build", s)
 	}
 }

@@ -54,3 +54,7 @@ func quantile(d []time.Duration, q float64) time.Duration {
 	slices.Sort(s)
 	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
+
+// sitesMode returns the mode the lock-op sites run; only where the
+// mechanism is Patched.
+func sitesMode() Mode { return lockOps.mode() }

@@ -1,10 +1,6 @@
 package pvlock
 
-import (
-	"fmt"
-	"log"
-	"os"
-)
+import "fmt"
 
 // Mode names a lock variant: which code the lock-op paths run.
 type Mode uint32
@@ -21,10 +17,6 @@ const (
 	// little slower without it.
 	Paravirt
 )
-
-// EnvMode is the environment variable read once at start to choose the
-// process-wide mode: "native" or "paravirt". Unset or empty means Native.
-const EnvMode = "PVLOCK_MODE"
 
 // String returns "native" or "paravirt", or "Mode(n)" for an invalid value.
 func (m Mode) String() string {
@@ -46,23 +38,4 @@ func ParseMode(s string) (Mode, error) {
 		return Paravirt, nil
 	}
 	return Native, fmt.Errorf("pvlock: unknown mode %q: want \"native\" or \"paravirt\"", s)
-}
-
-func init() {
-	setup(modeFromEnv(os.LookupEnv, log.Printf), os.Getenv(EnvPatch), log.Printf)
-}
-
-// modeFromEnv reads EnvMode; an invalid value is reported with logf and the
-// default is used.
-func modeFromEnv(lookup func(string) (string, bool), logf func(string, ...any)) Mode {
-	s, ok := lookup(EnvMode)
-	if !ok || s == "" {
-		return Native
-	}
-	m, err := ParseMode(s)
-	if err != nil {
-		logf("%v; %s=%q ignored, using %v", err, EnvMode, s, Native)
-		return Native
-	}
-	return m
 }

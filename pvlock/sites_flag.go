@@ -18,14 +18,6 @@ func unlockOp(l *SpinLock) {
 	}
 }
 
-func patchInit() error { return errFlagBuild }
-
-func patchSites(Mode) error { return errFlagBuild }
-
-func sitesMode() Mode { return compiledMode }
-
-func siteTraps() uint64 { return 0 }
-
-const switchable = false
-
-const dispatchRelease = "Unlock reads the mode flag; the mode is fixed at start"
+// flagDispatch makes the lock-op sites' init refuse (errFlagBuild), so the
+// process runs under the dispatch mechanism, and Switch refuse too.
+const flagDispatch = true

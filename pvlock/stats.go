@@ -37,3 +37,15 @@ func ReadStats() Stats {
 		Untracked:    stats.untracked.Sum(),
 	}
 }
+
+// Sub returns the counts from earlier to s, field by field: what happened
+// between two ReadStats calls.
+func (s Stats) Sub(earlier Stats) Stats {
+	return Stats{
+		SlowAcquires: s.SlowAcquires - earlier.SlowAcquires,
+		Parks:        s.Parks - earlier.Parks,
+		Kicks:        s.Kicks - earlier.Kicks,
+		Rescues:      s.Rescues - earlier.Rescues,
+		Untracked:    s.Untracked - earlier.Untracked,
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pvswitch/pvswitch/internal/barrier"
-	"github.com/pvswitch/pvswitch/internal/patch"
 )
 
 // ErrBusy is returned (wrapped) by Switch when the slow-path waiters of the
@@ -21,9 +20,6 @@ var ErrBusy = errors.New("pvlock: switch busy: lock waiters did not drain in tim
 // ErrMode is returned (wrapped) by Switch for a Mode that is neither Native
 // nor Paravirt.
 var ErrMode = errors.New("pvlock: invalid mode")
-
-// errFlagBuild is Switch's answer in the flag-dispatch benchmark build.
-var errFlagBuild = errors.New("pvlock: built with the pvswitch_flagdispatch tag (benchmarks only): the mode is fixed at start")
 
 // DefaultDrainBound is how long Switch waits for the old variant's waiters
 // to drain, unless SetDrainBound or the context says otherwise.
@@ -92,7 +88,7 @@ func Switch(ctx context.Context, to Mode) error {
 	if to != Native && to != Paravirt {
 		return fmt.Errorf("%w %v: want Native or Paravirt", ErrMode, to)
 	}
-	if !switchable {
+	if flagDispatch {
 		return errFlagBuild
 	}
 	sw.mu.Lock()
@@ -129,110 +125,16 @@ func commit(to Mode) (Mode, error) {
 	if sw.dispatch {
 		return to, nil
 	}
-	err := patchSites(to)
+	now, err := lockOps.switchTo(to)
 	switch {
 	case err == nil:
-		return to, nil
-	case errors.Is(err, patch.ErrRollForward):
+		return now, nil
+	case now == to:
 		// Committed: the sites run the new variant (some through the
 		// trap handler until a later switch finishes them).
 		log.Printf("pvlock: switch to %v committed but not finished: %v", to, err)
-		return to, fmt.Errorf("pvlock: switch to %v: %w", to, err)
+		return now, fmt.Errorf("pvlock: switch to %v: %w", to, err)
 	default:
-		return sitesMode(), fmt.Errorf("pvlock: switch to %v refused, mode unchanged: %w", to, err)
+		return now, fmt.Errorf("pvlock: switch to %v refused, mode unchanged: %w", to, err)
 	}
-}
-
-// Status describes the switch mechanism and its history.
-type Status struct {
-	// Mode is the mode SpinLock's methods run now.
-	Mode Mode
-	// Mechanism is "patched" (the lock-op sites are rewritten in place)
-	// or "dispatch" (the fallback: the slow path dispatches on the mode,
-	// Unlock always uses the paravirt release).
-	Mechanism string
-	// Writer is how patched sites are written: "procmem" (pwrite to
-	// /proc/self/mem, never a writable+executable page) or "mprotect".
-	// Empty under dispatch.
-	Writer string
-	// Why says why the dispatch fallback is in use; nil when patched.
-	Why error
-	// Switches, Aborts and Failures count completed switches, switches
-	// given up with ErrBusy, and switches the patcher refused or could
-	// not finish.
-	Switches, Aborts, Failures int64
-	// LastSwitch and WorstSwitch are the latencies of the last and the
-	// slowest completed switch (gate closed to gate open).
-	LastSwitch, WorstSwitch time.Duration
-	// Traps counts executions of lock-op sites that hit an INT3 while a
-	// switch rewrote them (each emulated by the trap handler).
-	Traps uint64
-}
-
-// ReadStatus returns the current Status.
-func ReadStatus() Status {
-	s := Status{
-		Mode:        CurrentMode(),
-		Mechanism:   "patched",
-		Switches:    sw.switches.Load(),
-		Aborts:      sw.aborts.Load(),
-		Failures:    sw.failures.Load(),
-		LastSwitch:  time.Duration(sw.last.Load()),
-		WorstSwitch: time.Duration(sw.worst.Load()),
-	}
-	if sw.dispatch {
-		s.Mechanism, s.Why = "dispatch", sw.why
-	} else {
-		s.Writer = patch.Mechanism()
-		s.Traps = siteTraps()
-	}
-	return s
-}
-
-// String formats a Status on one line.
-func (s Status) String() string {
-	mech := s.Mechanism
-	if s.Writer != "" {
-		mech += " (" + s.Writer + ")"
-	}
-	if s.Why != nil {
-		mech += " (" + s.Why.Error() + ")"
-	}
-	return fmt.Sprintf("mode=%v mechanism=%s switches=%d aborts=%d failures=%d last=%v worst=%v traps=%d",
-		s.Mode, mech, s.Switches, s.Aborts, s.Failures, s.LastSwitch, s.WorstSwitch, s.Traps)
-}
-
-// EnvPatch is the environment variable that, set to "off", makes pvlock
-// use the dispatch fallback even where the sites could be patched (to test
-// or compare it, or to keep a process from writing its own code).
-const EnvPatch = "PVLOCK_PATCH"
-
-// errPatchOff is the reason ReadStatus gives when EnvPatch=off.
-var errPatchOff = errors.New("pvlock: patching disabled by " + EnvPatch + "=off")
-
-// setup runs once at package init: it chooses the mechanism and puts the
-// sites in the initial mode.
-func setup(initial Mode, patchEnv string, logf func(string, ...any)) {
-	sw.drainBound.Store(int64(DefaultDrainBound))
-	init := patchInit
-	switch patchEnv {
-	case "", "on":
-	case "off":
-		init = func() error { return errPatchOff }
-	default:
-		logf("pvlock: %s=%q is not \"on\" or \"off\"; ignored", EnvPatch, patchEnv)
-	}
-	if err := init(); err != nil {
-		sw.dispatch, sw.why = true, err
-		logf("pvlock: live patching unavailable, switching by dispatch (%s): %v", dispatchRelease, err)
-	} else if initial != compiledMode {
-		if err := patchSites(initial); err != nil && !errors.Is(err, patch.ErrRollForward) {
-			sw.dispatch, sw.why = true, err
-			logf("pvlock: could not patch the lock-op sites to %v at start, switching by dispatch: %v", initial, err)
-		}
-	}
-	if !sw.dispatch {
-		initial = sitesMode()
-	}
-	sw.b.Open(uint32(initial))
 }

@@ -57,7 +57,7 @@ func TestSwitchBasics(t *testing.T) {
 	mustSetBound(t, DefaultDrainBound)
 	s := ReadStatus()
 	t.Logf("status: %v", s)
-	if s.Mechanism == "patched" {
+	if s.Mechanism == Patched {
 		if s.Writer == "" || s.Why != nil {
 			t.Fatalf("patched status without a writer or with a reason: %+v", s)
 		}
@@ -124,7 +124,7 @@ func TestSwitchWaitsForParkedWaiter(t *testing.T) {
 		t.Fatalf("Switch after the waiter left: %v", err)
 	}
 	l.Unlock()
-	if r := ReadStats().Rescues - before.Rescues; r != 0 {
+	if r := ReadStats().Sub(before).Rescues; r != 0 {
 		t.Fatalf("%d rescues: a wakeup was lost", r)
 	}
 }
@@ -298,11 +298,11 @@ func TestSwitchTorture(t *testing.T) {
 					}
 				},
 			})
-			after, st2 := ReadStats(), ReadStatus()
+			d, st2 := ReadStats().Sub(before), ReadStatus()
 			t.Logf("%d critical sections, %d switches, %d busy; slow=%d parks=%d kicks=%d rescues=%d; last switch %v, worst %v, traps %d",
-				ops, switches.Load(), busy.Load(), after.SlowAcquires-before.SlowAcquires, after.Parks-before.Parks,
-				after.Kicks-before.Kicks, after.Rescues-before.Rescues, st2.LastSwitch, st2.WorstSwitch, st2.Traps-st.Traps)
-			if r := after.Rescues - before.Rescues; r != 0 {
+				ops, switches.Load(), busy.Load(), d.SlowAcquires, d.Parks,
+				d.Kicks, d.Rescues, st2.LastSwitch, st2.WorstSwitch, st2.Traps-st.Traps)
+			if r := d.Rescues; r != 0 {
 				t.Fatalf("%d rescues: a wakeup was lost", r)
 			}
 			min := int64(100)
@@ -438,7 +438,7 @@ func BenchmarkSwitch(b *testing.B) {
 func TestDispatchFallback(t *testing.T) {
 	if os.Getenv("PVLOCK_TEST_CHILD") == "dispatch" {
 		s := ReadStatus()
-		if s.Mechanism != "dispatch" || !errors.Is(s.Why, errPatchOff) {
+		if s.Mechanism != Dispatch || !errors.Is(s.Why, errPatchOff) {
 			t.Fatalf("status %v, want dispatch because of %s=off", s, EnvPatch)
 		}
 		if w := patch.ReadStats().Switches; w != 0 {
@@ -510,7 +510,7 @@ func TestConcurrentSwitches(t *testing.T) {
 	close(stop)
 	traffic.Wait()
 	after := ReadStatus()
-	if CurrentMode() != sitesMode() && after.Mechanism == "patched" {
+	if CurrentMode() != sitesMode() && after.Mechanism == Patched {
 		t.Fatalf("published mode %v, sites run %v", CurrentMode(), sitesMode())
 	}
 	// Every completed switch that changed the mode was counted once; a

@@ -75,14 +75,16 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// mechanism names the switch mechanism, with how patched sites are written
+// or why the dispatch fallback is in use.
 func mechanism(s pvlock.Status) string {
-	if s.Why != nil {
-		return fmt.Sprintf("%s (%v)", s.Mechanism, s.Why)
+	switch {
+	case s.Why != nil:
+		return fmt.Sprintf("%v (%v)", s.Mechanism, s.Why)
+	case s.Writer != "":
+		return fmt.Sprintf("%v via %s", s.Mechanism, s.Writer)
 	}
-	if s.Writer != "" {
-		return s.Mechanism + " via " + s.Writer
-	}
-	return s.Mechanism
+	return s.Mechanism.String()
 }
 
 func median(v []float64) float64 {

@@ -134,14 +134,7 @@ func stressLive(w workload, tick time.Duration,
 	stop.Store(true)
 	wg.Wait()
 	r := result{ops: ops.Load(), elapsed: time.Since(start)}
-	after := pvlock.ReadStats()
-	r.stats = pvlock.Stats{
-		SlowAcquires: after.SlowAcquires - before.SlowAcquires,
-		Parks:        after.Parks - before.Parks,
-		Kicks:        after.Kicks - before.Kicks,
-		Rescues:      after.Rescues - before.Rescues,
-		Untracked:    after.Untracked - before.Untracked,
-	}
+	r.stats = pvlock.ReadStats().Sub(before)
 	var total int64
 	for i := range pairs {
 		if pairs[i].a != pairs[i].b {

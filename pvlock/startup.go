@@ -1,0 +1,68 @@
+package pvlock
+
+import (
+	"errors"
+	"log"
+	"os"
+)
+
+// EnvMode is the environment variable read once at start to choose the
+// process-wide mode: "native" or "paravirt". Unset or empty means Native.
+const EnvMode = "PVLOCK_MODE"
+
+// EnvPatch is the environment variable that, set to "off", makes pvlock
+// use the dispatch fallback even where the sites could be patched (to test
+// or compare it, or to keep a process from writing its own code).
+const EnvPatch = "PVLOCK_PATCH"
+
+// errPatchOff is the reason ReadStatus gives when EnvPatch=off.
+var errPatchOff = errors.New("pvlock: patching disabled by " + EnvPatch + "=off")
+
+func init() {
+	setup(modeFromEnv(os.LookupEnv, log.Printf), os.Getenv(EnvPatch), log.Printf)
+}
+
+// modeFromEnv reads EnvMode; an invalid value is reported with logf and the
+// default is used.
+func modeFromEnv(lookup func(string) (string, bool), logf func(string, ...any)) Mode {
+	s, ok := lookup(EnvMode)
+	if !ok || s == "" {
+		return Native
+	}
+	m, err := ParseMode(s)
+	if err != nil {
+		logf("%v; %s=%q ignored, using %v", err, EnvMode, s, Native)
+		return Native
+	}
+	return m
+}
+
+// setup runs once at package init, before any SpinLock method can run a
+// site: it finds the sites, chooses the mechanism, puts the sites in the
+// initial mode and opens the gate with that mode published.
+func setup(initial Mode, patchEnv string, logf func(string, ...any)) {
+	sw.drainBound.Store(int64(DefaultDrainBound))
+	lockOps = findLockOps()
+	init := lockOps.init
+	switch patchEnv {
+	case "", "on":
+	case "off":
+		init = func() error { return errPatchOff }
+	default:
+		logf("pvlock: %s=%q is not \"on\" or \"off\"; ignored", EnvPatch, patchEnv)
+	}
+	if err := init(); err != nil {
+		sw.dispatch, sw.why = true, err
+		logf("pvlock: live patching unavailable, switching by dispatch (%s): %v", lockOps.dispatchRelease(), err)
+	} else if initial != compiledMode {
+		// A batch that committed but left INT3 behind still runs initial.
+		if now, err := lockOps.switchTo(initial); now != initial {
+			sw.dispatch, sw.why = true, err
+			logf("pvlock: could not patch the lock-op sites to %v at start, switching by dispatch: %v", initial, err)
+		}
+	}
+	if !sw.dispatch {
+		initial = lockOps.mode()
+	}
+	sw.b.Open(uint32(initial))
+}

@@ -1,0 +1,90 @@
+package pvlock
+
+import (
+	"fmt"
+	"time"
+)
+
+// Mechanism is how Switch changes what SpinLock's methods run.
+type Mechanism uint8
+
+const (
+	// Patched: the lock-op sites are rewritten in place; no path reads
+	// a mode flag.
+	Patched Mechanism = iota
+	// Dispatch is the fallback where the sites cannot or may not be
+	// patched: the slow path dispatches on the published mode, and Unlock
+	// always uses the paravirt release, which is correct in both modes.
+	Dispatch
+)
+
+// String returns "patched" or "dispatch", or "Mechanism(n)" for an invalid
+// value.
+func (m Mechanism) String() string {
+	switch m {
+	case Patched:
+		return "patched"
+	case Dispatch:
+		return "dispatch"
+	}
+	return fmt.Sprintf("Mechanism(%d)", uint8(m))
+}
+
+// Status describes the switch mechanism and its history.
+type Status struct {
+	// Mode is the mode SpinLock's methods run now.
+	Mode Mode
+	// Mechanism is Patched or Dispatch.
+	Mechanism Mechanism
+	// Writer is how patched sites are written: "procmem" (pwrite to
+	// /proc/self/mem, never a writable+executable page) or "mprotect".
+	// Empty under dispatch.
+	Writer string
+	// Why says why the dispatch fallback is in use; nil when patched.
+	Why error
+	// Switches, Aborts and Failures count completed switches, switches
+	// given up with ErrBusy, and switches the patcher refused or could
+	// not finish.
+	Switches, Aborts, Failures int64
+	// LastSwitch and WorstSwitch are the latencies of the last and the
+	// slowest completed switch (gate closed to gate open).
+	LastSwitch, WorstSwitch time.Duration
+	// Traps counts executions of lock-op sites that hit an INT3 while a
+	// switch rewrote them (each emulated by the trap handler).
+	Traps uint64
+}
+
+// ReadStatus returns the current Status.
+func ReadStatus() Status {
+	s := Status{
+		Mode:        CurrentMode(),
+		Mechanism:   Patched,
+		Switches:    sw.switches.Load(),
+		Aborts:      sw.aborts.Load(),
+		Failures:    sw.failures.Load(),
+		LastSwitch:  time.Duration(sw.last.Load()),
+		WorstSwitch: time.Duration(sw.worst.Load()),
+	}
+	if sw.dispatch {
+		s.Mechanism, s.Why = Dispatch, sw.why
+	} else {
+		s.Writer = lockOps.writer()
+		s.Traps = lockOps.traps()
+	}
+	return s
+}
+
+// String formats a Status on one line, e.g.
+//
+//	mode=native mechanism=patched (procmem) switches=2 aborts=0 failures=0 last=41µs worst=63µs traps=0
+func (s Status) String() string {
+	mech := s.Mechanism.String()
+	if s.Writer != "" {
+		mech += " (" + s.Writer + ")"
+	}
+	if s.Why != nil {
+		mech += " (" + s.Why.Error() + ")"
+	}
+	return fmt.Sprintf("mode=%v mechanism=%s switches=%d aborts=%d failures=%d last=%v worst=%v traps=%d",
+		s.Mode, mech, s.Switches, s.Aborts, s.Failures, s.LastSwitch, s.WorstSwitch, s.Traps)
+}
