@@ -3,12 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"runtime"
 
-	"golang.org/x/arch/x86/x86asm"
-
-	"github.com/pvswitch/pvswitch/internal/asm"
-	"github.com/pvswitch/pvswitch/internal/patch"
 	"github.com/pvswitch/pvswitch/pvlock"
 )
 
@@ -26,47 +21,30 @@ func sitesCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	st := pvlock.ReadStatus()
 	fmt.Fprintf(stdout, "mode %v, mechanism %s\n", st.Mode, mechanism(st))
-	all := asm.Sites()
-	if len(all) == 0 {
+	sites := pvlock.Sites()
+	if len(sites) == 0 {
 		fmt.Fprintln(stdout, "no patchable sites in this binary (not amd64?)")
 		return 0
 	}
-	for _, s := range all {
-		fmt.Fprintf(stdout, "\n%s at %#x, %d bytes, live % x", s.Name(), s.Addr(), s.Len(), s.Live())
-		if err := s.Err(); err != nil {
-			fmt.Fprintf(stdout, "\n  refused: %v\n", err)
+	for _, s := range sites {
+		fmt.Fprintf(stdout, "\n%s at %#x, %d bytes, live % x", s.Name, s.Addr, s.Len, s.Live)
+		if s.Err != nil {
+			fmt.Fprintf(stdout, "\n  refused: %v\n", s.Err)
 			continue
 		}
-		cur := -1
-		if st.Mechanism == "patched" {
-			cur = patch.Current(s)
-			fmt.Fprintf(stdout, ", traps %d", patch.Traps(s))
+		if st.Mechanism == pvlock.Patched {
+			fmt.Fprintf(stdout, ", traps %d", s.Traps)
 		}
 		fmt.Fprintln(stdout)
-		for i := range s.NumVariants() {
+		for i, v := range s.Variants {
 			mark := " "
-			if i == cur {
+			if v.Name == s.LiveVariant {
 				mark = "*"
 			}
-			fmt.Fprintf(stdout, "  %s %d %-9s % -17x %s\n", mark, i, s.Variant(i).Name, s.Bytes(i), disasm(s.Bytes(i), s.Addr()))
+			fmt.Fprintf(stdout, "  %s %d %-9s % -17x %s\n", mark, i, v.Name, v.Bytes, v.Asm)
 		}
 	}
 	return 0
-}
-
-// disasm decodes one instruction at pc in Go syntax, naming the functions
-// that jump targets fall in.
-func disasm(b []byte, pc uintptr) string {
-	inst, err := x86asm.Decode(b, 64)
-	if err != nil {
-		return "(" + err.Error() + ")"
-	}
-	return x86asm.GoSyntax(inst, uint64(pc), func(addr uint64) (string, uint64) {
-		if f := runtime.FuncForPC(uintptr(addr)); f != nil {
-			return f.Name(), uint64(f.Entry())
-		}
-		return "", 0
-	})
 }
 
 // statusCmd prints pvlock's status and statistics.
