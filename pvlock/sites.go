@@ -185,8 +185,9 @@ type Site struct {
 	// Traps counts executions of the site that hit an INT3 while a switch
 	// rewrote it, each emulated by the trap handler. Zero under dispatch.
 	Traps uint64
-	// Err says why the site cannot be patched (its bytes in this binary are
-	// not exactly its declared variants); nil for a sound site.
+	// Err says why the site cannot be patched (for instance, its bytes in
+	// this binary are not one of its declared variants); nil for a sound
+	// site.
 	Err error
 	// Variants are the site's declared variants, in declaration order; the
 	// first is the one the binary is built with.

@@ -9,11 +9,11 @@ import (
 type Mechanism uint8
 
 const (
-	// Patched: the lock-op sites are rewritten in place; no path reads
-	// a mode flag.
+	// Patched means the lock-op sites are rewritten in place: no path
+	// reads a mode flag.
 	Patched Mechanism = iota
 	// Dispatch is the fallback where the sites cannot or may not be
-	// patched: the slow path dispatches on the published mode, and Unlock
+	// patched (ReadStatus says why): the slow path dispatches on the published mode, and Unlock
 	// always uses the paravirt release, which is correct in both modes.
 	Dispatch
 )
