@@ -1,4 +1,4 @@
-//go:build pvswitch_stall && amd64 && linux
+//go:build pvswitch_testhooks && amd64 && linux
 
 package pvlock
 
@@ -16,16 +16,17 @@ import (
 	"github.com/pvswitch/pvswitch/internal/patch"
 )
 
-// The tests in this file need the stall hooks of the pvswitch_stall build
-// tag. Each shows one protection of BRIEF section 7 at work, and fails when
-// a fault-injection tag removes it (see .ci/faults):
+// The tests in this file need the stall hooks of the pvswitch_testhooks
+// build tag. Each shows one protection of the live switch at work (the
+// races are described in internal/barrier's package doc), and fails when
+// the fault named beside it removes that protection (PVSWITCH_FAULTS=name
+// in a pvswitch_testhooks build; .ci/faults runs each):
 //
-//	TestValidateAfterCount      pvswitch_novalidate      paravirt -> native
-//	TestSwitchWaitsForParkedWaiter (switch_test.go)
-//	                            pvswitch_nodrain         paravirt -> native
-//	TestSwitchAfterSlowPaths (switch_test.go)
-//	                            pvswitch_wrongshard      either direction
-//	TestHandlerWaitAcrossSwitch pvswitch_nohandlerwait   native -> paravirt
+//	test                           fault           direction
+//	TestValidateAfterCount         novalidate      paravirt -> native
+//	TestSwitchWaitsForParkedWaiter nodrain         paravirt -> native   (switch_test.go)
+//	TestSwitchAfterSlowPaths       wrongshard      either               (switch_test.go)
+//	TestHandlerWaitAcrossSwitch    nohandlerwait   native -> paravirt
 
 func waitChan(t *testing.T, what string, ch <-chan struct{}) {
 	t.Helper()
@@ -103,7 +104,7 @@ func TestDrainSeesCountedOp(t *testing.T) {
 // returns. Otherwise the store can land after the commit, over a paravirt
 // waiter that has marked the word and parked: a lost wakeup.
 func TestHandlerWaitAcrossSwitch(t *testing.T) {
-	if ReadStatus().Mechanism != "patched" {
+	if ReadStatus().Mechanism != Patched {
 		t.Skip("needs the patched mechanism")
 	}
 	start := CurrentMode()

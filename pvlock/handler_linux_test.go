@@ -19,7 +19,7 @@ func rtSigaction(act, old *int3.Sigaction) syscall.Errno {
 // handler after start, Switch refuses with a clear error, writes nothing,
 // and the process stays in its mode; once the handler is back it works.
 func TestSwitchRefusedWhenHandlerReplaced(t *testing.T) {
-	if ReadStatus().Mechanism != "patched" {
+	if ReadStatus().Mechanism != Patched {
 		t.Fatalf("the patched mechanism is unavailable on linux/amd64: %v", ReadStatus().Why)
 	}
 	start := CurrentMode()
