@@ -102,17 +102,18 @@ func Call(name, target string) Variant { return Variant{Name: name, Kind: KindCa
 func Nop(name string) Variant { return Variant{Name: name, Kind: KindNop} }
 
 // Decl declares one site: a frameless assembly function of the owner
-// package made of a preamble, the slot, and an epilogue. See the package
-// documentation for how to add one.
+// package made of a preamble, the slot, and an epilogue. The owner package
+// declares its sites in a program of its own that package sitegen turns
+// into the owner's generated files; see the package documentation.
 type Decl struct {
 	Pkg      string    // owner package directory relative to the module root, e.g. "pvlock"
 	Name     string    // Go name of the site function, e.g. "release"
 	Sig      string    // Go parameters and results, e.g. "(l *uint8)"
 	Args     int       // argument+result size in bytes (the N of $0-N)
-	Pre      []string  // preamble, one Go assembly instruction per element
+	Pre      []string  // preamble, one Go assembly instruction per element (e.g. MovDI("l"))
 	Len      int       // slot length in bytes, >= MinLen
 	Variants []Variant // variant 0 is what the binary starts with
-	Post     []string  // epilogue, e.g. {"RET"}
+	Post     []string  // epilogue, e.g. Ret(); none when every variant jumps
 	NoEscape bool      // mark the site function //go:noescape (no variant lets a pointer argument escape)
 }
 
@@ -129,21 +130,32 @@ func (d *Decl) FullName() string {
 	return pkg + "." + d.Name
 }
 
-// regs maps Go assembler register names to x86 register numbers (Intel SDM
-// Vol. 2A, Table 2-2: the 3-bit reg field, plus REX.B for R8-R15).
-var regs = map[string]int{
-	"AX": 0, "CX": 1, "DX": 2, "BX": 3, "SP": 4, "BP": 5, "SI": 6, "DI": 7,
-	"R8": 8, "R9": 9, "R10": 10, "R11": 11, "R12": 12, "R13": 13, "R14": 14, "R15": 15,
+// regNames lists the Go assembler register names by x86 register number
+// (Intel SDM Vol. 2A, Table 2-2: the 3-bit reg field, plus REX.B for
+// R8-R15). An array, not a map: it costs nothing at init.
+var regNames = [...]string{
+	"AX", "CX", "DX", "BX", "SP", "BP", "SI", "DI",
+	"R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15",
 }
 
 // RegNum returns the x86 register number of a Go assembler register name
 // (AX=0 ... R15=15), or -1.
 func RegNum(name string) int {
-	if n, ok := regs[name]; ok {
-		return n
+	for n, r := range regNames {
+		if r == name {
+			return n
+		}
 	}
 	return -1
 }
+
+// MovDI returns the preamble that loads the pointer argument arg, the
+// first argument of the site function (at 0(FP)), into DI, where a store
+// variant with Base "DI" writes through it.
+func MovDI(arg string) []string { return []string{"MOVQ " + arg + "+0(FP), DI"} }
+
+// Ret returns the epilogue of a site function that returns after the slot.
+func Ret() []string { return []string{"RET"} }
 
 // Check reports what is wrong with a declaration, or nil.
 func (d *Decl) Check() error {

@@ -36,17 +36,22 @@ func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 // the whole process. A Site is immutable; which variant is live is the
 // patcher's business (package patch).
 type Site struct {
-	decl    Decl
+	decl    *Decl     // never written after Bind
 	fn      uintptr   // entry of the site function
 	addr    uintptr   // first byte of the slot
 	targets []uintptr // per variant: ABI0 address of the target, or 0
-	bytes   [][]byte  // per variant: the instruction with rel32 resolved
+	bytes   []byte    // variant i's instruction, rel32 resolved, at [i*Len, (i+1)*Len)
+	nbytes  int       // variants resolved into bytes (all of them unless err)
 	err     error     // why the site cannot be patched, or nil
+	next    *Site     // the site bound before this one (registry list)
 }
 
+// registry lists every bound site, newest first: a linked list, so binding
+// a site allocates nothing but the Site.
 var registry struct {
-	mu    sync.Mutex
-	sites []*Site
+	mu   sync.Mutex
+	last *Site
+	n    int
 }
 
 // Bind binds a declaration to the site function at fn, whose CALL/JMP
@@ -55,17 +60,23 @@ var registry struct {
 // ABI wrapper, not at the body. Bind never fails: a site that does not
 // verify records the error (Err) and the patcher refuses it. Only generated
 // code calls Bind.
+//
+// The site keeps d and targets, which nothing may change afterwards: the
+// generated code passes a declaration that is a variable of its own,
+// static data nothing writes, so binding copies no declaration.
 func Bind(d *Decl, fn uintptr, targets []uintptr) *Site {
-	s := &Site{decl: *d, fn: fn, targets: targets}
+	s := &Site{decl: d, fn: fn, targets: targets}
 	s.err = s.bind()
 	registry.mu.Lock()
-	registry.sites = append(registry.sites, s)
+	s.next = registry.last
+	registry.last = s
+	registry.n++
 	registry.mu.Unlock()
 	return s
 }
 
 func (s *Site) bind() error {
-	d := &s.decl
+	d := s.decl
 	if err := d.Check(); err != nil {
 		return err
 	}
@@ -76,20 +87,21 @@ func (s *Site) bind() error {
 	// prologue: the slot starts after exactly len(Pre) instructions.
 	off := uintptr(0)
 	for i := range d.Pre {
-		code := readText(s.fn+off, 15)
-		inst, err := x86asm.Decode(code, 64)
+		inst, err := x86asm.Decode(text(s.fn+off, 15), 64)
 		if err != nil {
-			return &MismatchError{Site: d.FullName(), Addr: s.fn + off, Bytes: code[:8], Reason: fmt.Sprintf("preamble instruction %d does not decode: %v", i, err)}
+			return &MismatchError{Site: d.FullName(), Addr: s.fn + off, Bytes: readText(s.fn+off, 8), Reason: fmt.Sprintf("preamble instruction %d does not decode: %v", i, err)}
 		}
 		off += uintptr(inst.Len)
 	}
 	s.addr = s.fn + off
-	s.bytes = make([][]byte, len(d.Variants))
+	// One array holds every variant's bytes, variant i at [i*Len, (i+1)*Len).
+	s.bytes = make([]byte, len(d.Variants)*d.Len)
 	for i, v := range d.Variants {
-		b := append([]byte(nil), v.Bytes...)
-		if len(b) != d.Len {
-			return fmt.Errorf("asm: site %s variant %d: %d bytes, want %d; run `go generate ./...`", d.FullName(), i, len(b), d.Len)
+		if len(v.Bytes) != d.Len {
+			return fmt.Errorf("asm: site %s variant %d: %d bytes, want %d; run `go generate ./...`", d.FullName(), i, len(v.Bytes), d.Len)
 		}
+		b := s.bytes[i*d.Len : (i+1)*d.Len]
+		copy(b, v.Bytes)
 		if v.Kind == KindJmp || v.Kind == KindCall {
 			// Len-5 DS prefixes, the opcode, then rel32 in the last 4
 			// bytes, relative to the end of the whole (padded) instruction.
@@ -104,27 +116,36 @@ func (s *Site) bind() error {
 		if err := CheckInst(d, i, b, s.addr, s.targets[i]); err != nil {
 			return &MismatchError{Site: d.FullName(), Addr: s.addr, Bytes: b, Reason: err.Error()}
 		}
-		s.bytes[i] = b
+		s.nbytes++
 	}
 	// The binary must start with variant 0 exactly.
-	if live := s.Live(); string(live) != string(s.bytes[0]) {
-		return &MismatchError{Site: d.FullName(), Addr: s.addr, Bytes: live, Reason: fmt.Sprintf("not variant 0 (% x) at start", s.bytes[0])}
+	if v0 := s.Bytes(0); string(text(s.addr, d.Len)) != string(v0) {
+		return &MismatchError{Site: d.FullName(), Addr: s.addr, Bytes: s.Live(), Reason: fmt.Sprintf("not variant 0 (% x) at start", v0)}
 	}
 	return nil
 }
 
-// readText copies n bytes of code at addr (which must be readable text).
-func readText(addr uintptr, n int) []byte {
+// text returns the n bytes of code at addr (which must be readable text)
+// in place: the caller only reads them and does not keep the slice.
+func text(addr uintptr, n int) []byte {
 	// addr is a code address, never Go heap: converting through a pointer
 	// to the integer keeps vet's unsafeptr check quiet.
 	p := *(*unsafe.Pointer)(unsafe.Pointer(&addr))
-	return append([]byte(nil), unsafe.Slice((*byte)(p), n)...)
+	return unsafe.Slice((*byte)(p), n)
 }
+
+// readText copies n bytes of code at addr (which must be readable text).
+func readText(addr uintptr, n int) []byte { return append([]byte(nil), text(addr, n)...) }
 
 // Sites returns every bound site of the program, sorted by address.
 func Sites() []*Site {
 	registry.mu.Lock()
-	out := append([]*Site(nil), registry.sites...)
+	out := make([]*Site, registry.n)
+	i := len(out)
+	for s := registry.last; s != nil; s = s.next {
+		i--
+		out[i] = s // in the order of binding
+	}
 	registry.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].addr < out[j].addr })
 	return out
@@ -134,7 +155,7 @@ func Sites() []*Site {
 func (s *Site) Name() string { return s.decl.FullName() }
 
 // Decl returns a copy of the site's declaration.
-func (s *Site) Decl() Decl { return s.decl }
+func (s *Site) Decl() Decl { return *s.decl }
 
 // Addr returns the address of the slot's first byte.
 func (s *Site) Addr() uintptr { return s.addr }
@@ -162,8 +183,16 @@ func (s *Site) VariantIndex(name string) int {
 }
 
 // Bytes returns the instruction of variant i as it is written into the
-// slot (rel32 resolved). The caller must not modify it.
-func (s *Site) Bytes(i int) []byte { return s.bytes[i] }
+// slot (rel32 resolved), or nil if the site did not bind (Err). The caller
+// must not modify it.
+func (s *Site) Bytes(i int) []byte {
+	_ = s.decl.Variants[i] // i must be a declared variant
+	if i >= s.nbytes {
+		return nil
+	}
+	n := s.decl.Len
+	return s.bytes[i*n : (i+1)*n : (i+1)*n]
+}
 
 // Target returns the address variant i jumps to or calls, or 0.
 func (s *Site) Target(i int) uintptr { return s.targets[i] }
@@ -181,8 +210,8 @@ func (s *Site) Match(b []byte) (int, error) {
 	if s.err != nil {
 		return -1, s.err
 	}
-	for i, v := range s.bytes {
-		if string(v) == string(b) {
+	for i := range s.nbytes {
+		if string(s.Bytes(i)) == string(b) {
 			return i, nil
 		}
 	}

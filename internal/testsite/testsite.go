@@ -6,8 +6,10 @@
 // Tick: CALLs of Go functions), the same in 6-byte slots where the JMP and
 // CALL carry a DS prefix (Release32: a 4-byte store or a JMP; Tick6:
 // CALLs), Count's JMPs in a 9-byte slot (Count9: four DS prefixes), and
-// 512 store sites B000..B511 for batch switches. The site functions and their bindings are generated
-// from asm.Table into zsites_amd64.*.
+// 512 store sites B000..B511 for batch switches. The sites are declared
+// by the command in ./internal/sitedecl, which `go generate` runs (gen.go)
+// to write the site functions, their bindings and the batch lists into
+// zsites_amd64.*.
 package testsite
 
 import (
@@ -119,6 +121,6 @@ func stress() {
 	runtime.GC()
 }
 
-// Batch returns the batch sites' functions B000..B511 in address order of
-// declaration.
+// Batch returns the batch sites' functions B000..B511 in declaration order,
+// the order of BatchSites.
 func Batch() []func(*uint8) { return batch[:] }

@@ -2,7 +2,8 @@
 // fixed-length instructions: github.com/twitchyliquid64/golang-asm gives the
 // canonical (shortest) encoding, this package widens it to the slot length
 // by equivalent longer forms, and asm.CheckInst verifies the result by
-// decoding it. Only the generator (asm/internal/sitegen) and tests use it.
+// decoding it. Only the generator (package internal/asm/sitegen, run by the
+// owners' declaring programs at `go generate`) and tests use it.
 package encode
 
 import (

@@ -2,49 +2,11 @@ package encode_test
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/pvswitch/pvswitch/internal/asm"
 	"github.com/pvswitch/pvswitch/internal/asm/internal/encode"
 )
-
-// TestGeneratedUpToDate regenerates every site file from asm.Table and
-// compares it with the committed file: run `go generate ./...` if it fails.
-func TestGeneratedUpToDate(t *testing.T) {
-	files, err := encode.Generate(asm.Table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join("..", "..", "..", "..")
-	for name, want := range files {
-		got, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name)))
-		if err != nil {
-			t.Errorf("%s: %v; run `go generate ./...`", name, err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s is stale; run `go generate ./...` and commit it", name)
-		}
-	}
-	// No generated file may remain for a package that declares no site.
-	err = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || (d.Name() != encode.AsmFile && d.Name() != encode.GoFile) {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if _, ok := files[filepath.ToSlash(rel)]; !ok {
-			if b, _ := os.ReadFile(p); bytes.HasPrefix(b, []byte(encode.Header)) {
-				t.Errorf("%s declares no site in asm.Table any more; run `go generate ./...` to remove it", rel)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestVariantLengths(t *testing.T) {
 	for _, tc := range []struct {

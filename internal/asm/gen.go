@@ -1,3 +1,0 @@
-package asm
-
-//go:generate go run ./internal/sitegen
