@@ -163,6 +163,16 @@ func (o *Owner) Write(root string) error {
 	return nil
 }
 
+// CheckHere is Check for the module that contains dir: what an owner's
+// test calls, from its own directory, as CheckHere(".").
+func (o *Owner) CheckHere(dir string) error {
+	root, err := ModuleRoot(dir)
+	if err != nil {
+		return err
+	}
+	return o.Check(root)
+}
+
 // Check compares o's generated files with those in the owner directory
 // under root: it reports a file that is missing or stale, and a generated
 // file left in place although o no longer produces it (an owner that
