@@ -37,8 +37,8 @@ const (
 	// ucontext_t: uc_flags @0, uc_link @8, uc_stack (24 bytes) @16,
 	// uc_mcontext.gregs[23] @40 (sys/ucontext.h, REG_R8=0 ... REG_RIP=16).
 	ucGregs = 40
-	regRSP  = 15 // REG_RSP
-	regRIP  = 16 // REG_RIP
+	regRSP  = 15                 // REG_RSP
+	regRIP  = 16                 // REG_RIP
 	ucRSP   = ucGregs + 8*regRSP // 0xa0: the interrupted stack pointer
 	ucRIP   = ucGregs + 8*regRIP // 0xa8: the interrupted instruction pointer
 )
