@@ -74,3 +74,17 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	return fs
 }
+
+// parseNoArgs parses the flags of a command that takes no flags and no
+// arguments (only -h); it reports whether the command may run.
+func parseNoArgs(name string, args []string, stderr io.Writer) bool {
+	fs := newFlagSet(name, stderr)
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "pvswitch %s: unexpected arguments %q\n", name, fs.Args())
+		return false
+	}
+	return true
+}

@@ -11,12 +11,7 @@ import (
 // bytes, and every variant disassembled at the site's address, marking the
 // one that runs now.
 func sitesCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("sites", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "pvswitch sites: unexpected arguments %q\n", fs.Args())
+	if !parseNoArgs("sites", args, stderr) {
 		return 2
 	}
 	st := pvlock.ReadStatus()
@@ -49,12 +44,7 @@ func sitesCmd(args []string, stdout, stderr io.Writer) int {
 
 // statusCmd prints pvlock's status and statistics.
 func statusCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("status", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "pvswitch status: unexpected arguments %q\n", fs.Args())
+	if !parseNoArgs("status", args, stderr) {
 		return 2
 	}
 	s := pvlock.ReadStats()

@@ -9,28 +9,33 @@ import (
 )
 
 // Current returns the variant site s runs now (what the trap handler's
-// descriptors say, which is what the bytes hold outside a switch).
+// descriptors say, which is what the bytes hold outside a switch): 0 for a
+// site the patcher does not know, which still holds what it was built with.
 func Current(s *asm.Site) int {
-	if Init() != nil {
-		return 0
+	if r := registered(s); r != nil {
+		return r.Current()
 	}
-	r, ok := reg.Load(s)
-	if !ok {
-		return 0
-	}
-	return r.(*int3.Site).Current()
+	return 0
 }
 
 // Traps returns how many INT3 traps on s the handler emulated.
 func Traps(s *asm.Site) uint64 {
+	if r := registered(s); r != nil {
+		return r.Traps()
+	}
+	return 0
+}
+
+// registered returns s's registration with the trap handler, or nil if
+// patching is unavailable or s was never registered.
+func registered(s *asm.Site) *int3.Site {
 	if Init() != nil {
-		return 0
+		return nil
 	}
-	r, ok := reg.Load(s)
-	if !ok {
-		return 0
+	if r, ok := reg.Load(s); ok {
+		return r.(*int3.Site)
 	}
-	return r.(*int3.Site).Traps()
+	return nil
 }
 
 // Switch switches each site of batch (of any owner packages) to its
