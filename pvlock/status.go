@@ -2,6 +2,7 @@ package pvlock
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -74,7 +75,14 @@ func ReadStatus() Status {
 	return s
 }
 
-// String formats a Status on one line, e.g.
+// oneLine joins the lines of a multi-line message (errors.Join puts each
+// joined error on its own line) with "; ", so that String stays one line.
+func oneLine(msg string) string {
+	return strings.Join(strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
+}
+
+// String formats a Status on one line (a multi-line Why, as from
+// errors.Join, is joined with "; "), e.g.
 //
 //	mode=native mechanism=patched (procmem) switches=2 aborts=0 failures=0 last=41µs worst=63µs traps=0
 func (s Status) String() string {
@@ -83,7 +91,7 @@ func (s Status) String() string {
 		mech += " (" + s.Writer + ")"
 	}
 	if s.Why != nil {
-		mech += " (" + s.Why.Error() + ")"
+		mech += " (" + oneLine(s.Why.Error()) + ")"
 	}
 	return fmt.Sprintf("mode=%v mechanism=%s switches=%d aborts=%d failures=%d last=%v worst=%v traps=%d",
 		s.Mode, mech, s.Switches, s.Aborts, s.Failures, s.LastSwitch, s.WorstSwitch, s.Traps)
