@@ -9,8 +9,9 @@
 // signals blocked while it runs, restorer = rt_sigreturn), keeping the
 // replaced handler (the Go runtime's). On a trap (handler_amd64.s):
 //
-//	foreign?  si_code != SI_KERNEL, or RIP-1 is not a registered site
-//	          -> jump to the replaced handler with DI, SI, DX and the stack untouched
+//	foreign?  si_code != SI_KERNEL, or neither RIP-1 nor RIP (a debugger rewound the PC)
+//	          is a registered site -> jump to the replaced handler with DI, SI, DX and
+//	          the stack untouched
 //	count     LOCK INC of a handlers-in-flight shard picked from SP, kept in a register
 //	decide    first byte of the site: 0xCC -> emulate; a variant's first byte (variants
 //	          may share one, e.g. a DS prefix 0x3E) -> late trap: resume at the site
@@ -35,6 +36,28 @@
 //     site, never both (that would run a release twice).
 //   - Runtime.Breakpoint and every other foreign SIGTRAP reach the Go
 //     runtime exactly as before ("SIGTRAP: trace trap").
+//
+// # Debuggers: the rewound PC
+//
+// A debugger sees every SIGTRAP before the handler does. gdb takes an
+// SI_KERNEL trap for a breakpoint and rewinds the PC by one, to the INT3
+// byte, before it passes the signal on (handle SIGTRAP nostop noprint
+// pass): the handler then gets RIP = the site, not site+1. So when RIP-1
+// is no site it looks RIP up once more; a hit is handled exactly like a
+// trap on that site (0xCC there: emulate; a variant's first byte: resume
+// at the site), and counted by Rewound. It never emulates twice: the
+// debugger stopped the thread before any handler ran, and a thread that
+// trapped on a site has not executed it. The two lookups cannot both hit,
+// since sites are at least 2 bytes long and never overlap. What the
+// rewound lookup would misread is a genuine INT3 instruction ending
+// exactly at a site; no generated code holds one (the byte before a site
+// is the end of a longer instruction or inter-function padding that is
+// never executed), and a debugger's own breakpoints are never passed on.
+//
+// With plain "continue" (gdb's default: stop on SIGTRAP, do not pass it),
+// gdb resumes the thread after the INT3 without delivering the signal, in
+// the middle of the site's instruction: SIGILL. Nothing in the process
+// runs in between, so nothing can repair it: the signal must be passed.
 //
 // # Never
 //

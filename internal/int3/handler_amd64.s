@@ -35,21 +35,23 @@ TEXT ·handler(SB), NOSPLIT|NOFRAME, $0
 	JNE	foreign
 
 	// R8 = address of the INT3 byte = the site, if it is one (RIP points
-	// after the INT3).
+	// after the INT3). R14 = 0: this is the first lookup, at RIP-1.
 	MOVQ	UC_RIP(DX), R8
 	DECQ	R8
+	XORQ	R14, R14
 
 	// Binary search the published table (one atomic pointer, immutable
 	// contents): R9 = *siteTable, R10 = addrs base, CX = lo, R11 = hi.
 	MOVQ	·sites(SB), R9
 	TESTQ	R9, R9
 	JEQ	foreign
+lookup:
 	MOVQ	siteTable_addrs(R9), R10
 	MOVQ	(siteTable_addrs+8)(R9), R11
 	XORQ	CX, CX
 search:
 	CMPQ	CX, R11
-	JCC	foreign                 // lo >= hi: not a site
+	JCC	not_a_site              // lo >= hi: not a site
 	LEAQ	(CX)(R11*1), AX
 	SHRQ	$1, AX                  // AX = mid
 	MOVQ	(R10)(AX*8), BX
@@ -62,10 +64,33 @@ search_lower:
 	MOVQ	AX, R11                 // hi = mid
 	JMP	search
 
+not_a_site:
+	// RIP-1 is no site. A debugger that stopped the thread on our INT3
+	// rewinds the PC to the INT3 byte before it passes the signal on (gdb
+	// does, for every SI_KERNEL trap): then RIP itself is the site, and
+	// the site's instruction has not run. Look RIP up once (R14 = 1).
+	// Sites are at least 2 bytes long and never overlap, so RIP-1 and RIP
+	// are never both sites; a genuine INT3 ending exactly at a site would
+	// have to be a one-byte instruction that is no part of the generated
+	// code (see the package doc). Whatever the lookup finds, the decision
+	// below is the same: 0xCC -> emulate (once: the trap has not reached
+	// us before), a variant's first byte -> resume at the site.
+	TESTQ	R14, R14
+	JNE	foreign
+	INCQ	R8
+	MOVQ	$1, R14
+	JMP	lookup
+
 found_site:
 	// R9 = *entry for the site.
 	MOVQ	siteTable_ents(R9), R10
 	MOVQ	(R10)(AX*8), R9
+	// Count a rewound trap (R14 = 1; R14 is free again after this).
+	TESTQ	R14, R14
+	JEQ	counted_rewound
+	LOCK
+	INCQ	·rewound(SB)
+counted_rewound:
 
 	// Count this handler in flight BEFORE reading anything the patcher
 	// changes: R12 = byte offset of our shard (picked from the signal

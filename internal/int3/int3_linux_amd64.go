@@ -124,6 +124,7 @@ var (
 	commitGen   uint64     // atomic; the last committed switch generation
 	inflight    [nShards]paddedCount
 	prevHandler uintptr // the handler we replaced; foreign traps go there
+	rewound     uint64  // atomic: traps whose PC a debugger had rewound to the INT3
 	nilStubTab  [16]uintptr
 
 	mu        sync.Mutex // serializes Install and Register
@@ -293,6 +294,11 @@ func (s *Site) Traps() uint64 {
 	}
 	return n
 }
+
+// Rewound returns how many traps reached the handler with their PC
+// rewound to the INT3 byte itself (a debugger such as gdb does that before
+// it passes a SIGTRAP on) and were handled as traps on that site.
+func Rewound() uint64 { return atomic.LoadUint64(&rewound) }
 
 // CommittedGen returns the last committed generation.
 func CommittedGen() uint64 { return atomic.LoadUint64(&commitGen) }

@@ -36,3 +36,6 @@ func InFlight() int64 { return 0 }
 
 // WaitHandlers returns at once on this platform.
 func WaitHandlers() {}
+
+// Rewound returns 0 on this platform.
+func Rewound() uint64 { return 0 }

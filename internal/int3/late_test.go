@@ -46,3 +46,35 @@ func TestLateTrap(t *testing.T) {
 		t.Fatalf("Flag stored %d, want 1", b)
 	}
 }
+
+// TestRewoundTrap: a debugger (gdb) rewinds the PC of an INT3 trap to the
+// INT3 byte before it passes the SIGTRAP on, so the handler sees RIP =
+// the site, not site+1. It must treat that as a trap on the site: here
+// the site holds its variant again, so it resumes at the site, emulating
+// nothing, and counts the trap as rewound (it used to pass it to the Go
+// runtime, which crashed with "SIGTRAP: trace trap" at the site).
+func TestRewoundTrap(t *testing.T) {
+	if err := int3.Install(); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := int3.Register(testsite.FlagSite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := testsite.FlagSite.Addr()
+	info := make([]byte, 128)
+	uc := make([]byte, 1024)
+	binary.LittleEndian.PutUint32(info[int3.TestSICode:], int3.TestSIKernel)
+	binary.LittleEndian.PutUint64(uc[int3.TestUCRIP:], uint64(site))
+	traps, rewound := rs[0].Traps(), int3.Rewound()
+	int3.CallHandler(info, uc)
+	if rip := binary.LittleEndian.Uint64(uc[int3.TestUCRIP:]); rip != uint64(site) {
+		t.Fatalf("rewound trap: RIP = %#x, want the site %#x", rip, site)
+	}
+	if rs[0].Traps() != traps {
+		t.Fatalf("rewound trap on a rewritten site was counted as emulated")
+	}
+	if int3.Rewound() != rewound+1 {
+		t.Fatalf("Rewound = %d, want %d", int3.Rewound(), rewound+1)
+	}
+}
