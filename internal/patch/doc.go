@@ -60,6 +60,21 @@
 //   - While a tracer is attached (TracerPid in /proc/self/status) Switch
 //     refuses with ErrTracer unless AllowTracer(true) or
 //     PVSWITCH_ALLOW_TRACER=1.
+//   - Before it arms anything, Switch reads every thread's blocked set
+//     (SigBlk in /proc/self/task/*/status) and refuses with a
+//     *SigBlockedError (ErrSigBlocked) naming the thread (tid and comm)
+//     that blocks SIGTRAP: an INT3 such a thread hits is not delivered to
+//     the handler, the kernel kills the process with SIGTRAP's default
+//     action and no Go output. A thread must be seen blocking it on three
+//     reads 1 ms apart (the runtime blocks signals for an instant around
+//     thread creation); a thread that blocks every signal is taken for the
+//     runtime's own transient states (in a signal handler, being created,
+//     exiting: no site runs there) and not refused. The check reads files,
+//     so it runs before the pinned window: what remains racy is a thread
+//     that blocks SIGTRAP after the check and runs an armed site during
+//     the window (C code called through cgo must never leave SIGTRAP
+//     blocked on a thread that runs Go code, nor block every signal and
+//     then run Go code).
 //   - Off linux/amd64 everything builds and Init returns an
 //     *UnavailableError.
 //

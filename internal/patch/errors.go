@@ -72,3 +72,27 @@ func (e *WindowError) Unwrap() error { return e.Err }
 func (e *WindowError) Is(target error) bool {
 	return (target == ErrNotCommitted && !e.Committed) || (target == ErrRollForward && e.Committed)
 }
+
+// ErrSigBlocked is matched by a *SigBlockedError: a thread of the process
+// blocks SIGTRAP, and Switch refused (nothing changed).
+var ErrSigBlocked = errors.New("patch: a thread blocks SIGTRAP")
+
+// SigBlockedError names a thread that blocks SIGTRAP. An INT3 that such a
+// thread hits while a switch has armed a site cannot be delivered to the
+// trap handler: the kernel forces SIGTRAP's default action and the process
+// dies at once, with no Go output. So Switch checks every thread before it
+// arms anything and refuses while one blocks SIGTRAP.
+type SigBlockedError struct {
+	Tid    int    // the thread's id
+	Comm   string // its name (/proc/self/task/<tid>/comm)
+	SigBlk uint64 // its blocked set as /proc reports it (bit 4 is SIGTRAP)
+}
+
+// Error names the thread, says what would happen and what to do.
+func (e *SigBlockedError) Error() string {
+	return fmt.Sprintf("patch: thread %d (%s) blocks SIGTRAP (SigBlk %016x): an INT3 it hit during a switch would kill the process; switch refused, nothing changed: unblock SIGTRAP in that thread (C code called through cgo must not leave SIGTRAP blocked in a thread that runs Go code) and retry",
+		e.Tid, e.Comm, e.SigBlk)
+}
+
+// Is makes errors.Is(err, ErrSigBlocked) true.
+func (e *SigBlockedError) Is(target error) bool { return target == ErrSigBlocked }

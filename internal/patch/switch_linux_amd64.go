@@ -48,7 +48,8 @@ func registered(s *asm.Site) *int3.Site {
 // serializes with other switches and waits for nothing else: a caller that
 // must drain users of the old variants does so before calling it. It
 // refuses (changing nothing) when the SIGTRAP handler was replaced
-// (int3.ErrReplaced), a tracer is attached (ErrTracer), a site's bytes are
+// (int3.ErrReplaced), a tracer is attached (ErrTracer), a thread blocks
+// SIGTRAP (ErrSigBlocked, naming the thread), a site's bytes are
 // not the variant the handler says (asm.ErrMismatch), or a variant index is
 // out of range (ErrVariant); see WindowError for failures inside the window.
 func Switch(batch []Change) error {
@@ -106,6 +107,9 @@ func Switch(batch []Change) error {
 	}
 	if len(ops) == 0 {
 		return nil
+	}
+	if err := checkSigMask(); err != nil {
+		return err
 	}
 	sort.Slice(ops, func(i, j int) bool { return ops[i].site.Addr() < ops[j].site.Addr() })
 	return window(ops)
