@@ -86,6 +86,34 @@ func unregister(s *slot) {
 	sleepers.Add(-1)
 }
 
+// wakeSleepers hands every registered sleeper a token, as a release's kick
+// would (kickBegin, acked by the waiter), and returns how many it woke. A
+// switch calls it once its gate is closed: each woken paravirt waiter then
+// sees the closed gate before it would sleep again and backs out
+// (lockSlowParavirt). A waiter that registers after this scan sees the
+// closed gate itself. A token given to a waiter that left without sleeping
+// stays in its lock's sema, and makes the next sleeper of that lock retry
+// at once, like any kick that found nobody asleep. Sleepers the registry
+// could not hold (Stats.Untracked) are not woken: a switch then waits for
+// their kick, or gives up at its bound.
+func wakeSleepers() int {
+	if sleepers.Load() == 0 {
+		return 0
+	}
+	n := 0
+	for i := range registry {
+		l := registry[i].lock.Load()
+		if l == nil {
+			continue
+		}
+		bucketOf(l).kickBegin()
+		semrelease(&l.sema, false, 0)
+		n++
+	}
+	stats.switchWakes.Add(int64(n))
+	return n
+}
+
 // monitor scans the registry every monitorPeriod while anyone sleeps, and
 // waits on monitorRun when nobody does, so an idle process pays nothing.
 func monitor() {

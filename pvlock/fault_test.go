@@ -27,6 +27,8 @@ import (
 //	TestSwitchWaitsForParkedWaiter nodrain         paravirt -> native   (switch_test.go)
 //	TestSwitchAfterSlowPaths       wrongshard      either               (switch_test.go)
 //	TestHandlerWaitAcrossSwitch    nohandlerwait   native -> paravirt
+//	TestSwitchWaitsForParkedWaiter nowake          paravirt -> native   (switch_test.go)
+//	TestParkChecksGate             noparkcheck     paravirt -> native
 
 func waitChan(t *testing.T, what string, ch <-chan struct{}) {
 	t.Helper()
@@ -96,6 +98,38 @@ func TestDrainSeesCountedOp(t *testing.T) {
 	l.Unlock()
 	waitChan(t, "the waiter to get the lock", got)
 	l.Unlock()
+}
+
+// TestParkChecksGate: a counted paravirt waiter that is about to sleep when
+// a switch to native closes the gate and wakes the sleepers (it has not
+// registered yet, so the wake passes it by) must see the closed gate after
+// registering and back out instead of sleeping; the switch then commits.
+// Without that check (fault noparkcheck) it sleeps, counted, until the lock
+// is released: the drain cannot finish and the switch gives up.
+func TestParkChecksGate(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	mustSwitch(t, Paravirt)
+	defer SetDrainBound(mustSetBound(t, time.Second))
+	var l SpinLock
+	l.Lock()
+	hit, release := barrier.ArmStall(barrier.StallBeforePark)
+	defer barrier.DisarmStall()
+	got := make(chan struct{})
+	go func() { l.Lock(); close(got) }()
+	waitChan(t, "the waiter to stall before it parks", hit)
+	switched := make(chan error, 1)
+	go func() { switched <- Switch(context.Background(), Native) }()
+	waitFor(t, "the switch to close the gate and wake the (no) sleepers", func() bool { return !sw.b.IsOpen() })
+	time.Sleep(10 * time.Millisecond) // let the wake pass go by
+	release()
+	err := <-switched
+	l.Unlock()
+	waitChan(t, "the waiter to get the lock", got)
+	l.Unlock()
+	if err != nil {
+		t.Fatalf("Switch with a waiter about to park: %v, want nil (the waiter backs out at the gate)", err)
+	}
 }
 
 // TestHandlerWaitAcrossSwitch: a thread that trapped on the release site

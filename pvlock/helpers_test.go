@@ -58,3 +58,36 @@ func quantile(d []time.Duration, q float64) time.Duration {
 // sitesMode returns the mode the lock-op sites run; only where the
 // mechanism is Patched.
 func sitesMode() Mode { return lockOps.mode() }
+
+// stuckDrain makes the drain of a switch from paravirt impossible, the one
+// way left to a correct program: more paravirt waiters asleep on one lock
+// than the sleeper registry holds, so that a switch cannot wake the last
+// ones. The process must be in paravirt. It returns a function that lets
+// them all have the lock and waits until they have.
+func stuckDrain(t *testing.T) (release func()) {
+	t.Helper()
+	if CurrentMode() != Paravirt {
+		t.Fatalf("stuckDrain in mode %v", CurrentMode())
+	}
+	before := ReadStats()
+	var l SpinLock
+	l.Lock()
+	const n = nSlots + 16
+	done := make(chan struct{}, n)
+	for range n {
+		go func() { l.Lock(); l.Unlock(); done <- struct{}{} }()
+	}
+	waitFor(t, "an untracked sleeper", func() bool {
+		return ReadStats().Sub(before).Untracked > 0 && sw.b.Active() > nSlots
+	})
+	return func() {
+		l.Unlock()
+		for range n {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("a waiter of the stuck drain never got its lock")
+			}
+		}
+	}
+}

@@ -1,6 +1,10 @@
 package pvlock
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/pvswitch/pvswitch/internal/barrier"
+)
 
 // lockSlowNative is the native waiter: test-and-test-and-set. It spins
 // read-only (the cache line stays shared while the holder works), and only
@@ -8,17 +12,39 @@ import "sync/atomic"
 // under oversubscription it burns its time slice, which is the variant's
 // known weakness and the reason the paravirt variant exists.
 //
-// A native waiter never writes anything but 0 -> 1, so it cannot disturb a
-// paravirt waiter's mark on the same word.
-func (l *SpinLock) lockSlowNative() {
+// A native waiter never writes anything but 0 -> 1, which is safe whatever
+// the mode and whatever the release: it cannot disturb a paravirt waiter's
+// mark, and a lock it takes is released by whatever the release site holds
+// then. So it is not counted in the switch barrier, and no switch waits
+// for it. Between spins it looks at the gate and the published mode:
+//
+//	gate closed (a switch is draining)  wait at the gate, asleep, so that
+//	                                    the switcher and the holder get the
+//	                                    CPU; then re-run the site (false)
+//	published mode is not native        re-run the site (false), which now
+//	                                    leads to the paravirt waiter
+//
+// It returns true once it holds the lock. g is the barrier it answers to:
+// the process's (sw.b), or a test's own for a lock of its own.
+func (l *SpinLock) lockSlowNative(g *barrier.Barrier) bool {
 	stats.slow.Add(1)
 	for {
-		if spinWait(&l.key, spinPauses) &&
-			atomic.CompareAndSwapUint32(&l.key, free, locked) {
-			return
+		if spinWait(&l.key, spinPauses) && l.tryAcquire() {
+			return true
 		}
 		preemptPoint()
+		if !g.IsOpen() {
+			return g.Wait(gateRetry, l.tryAcquire)
+		}
+		if Mode(g.State()) != Native {
+			return false
+		}
 	}
+}
+
+// tryAcquire is the one variant-neutral acquire: CMPXCHG 0 -> 1.
+func (l *SpinLock) tryAcquire() bool {
+	return atomic.CompareAndSwapUint32(&l.key, free, locked)
 }
 
 // unlockNative is the native release: one plain 32-bit store. It cannot tell

@@ -1,25 +1,61 @@
 package pvlock
 
-import "sync/atomic"
+import (
+	"sync/atomic"
 
-// lockSlowParavirt is the paravirt waiter.
+	"github.com/pvswitch/pvswitch/internal/barrier"
+	"github.com/pvswitch/pvswitch/internal/fault"
+)
+
+// lockSlowParavirt is the paravirt waiter. It returns true once it holds
+// the lock, false to have the slow-path entry site run again. g is the
+// barrier it answers to: the process's (sw.b), or a test's own for a lock
+// of its own.
 //
-//	spin:  up to pvSpinRounds bounded spins, CMPXCHG 0 -> 1 when seen free
-//	mark:  count this waiter in its bucket, then CMPXCHG 1 -> 3 (or take a
-//	       free word with 0 -> 1 and stop)
-//	park:  sleep on sema until a release that saw 3 kicks
-//	retry: spin again, then XCHG 3: old value 0 means acquired; else park
+//	spin:   up to pvSpinRounds bounded spins, CMPXCHG 0 -> 1 when seen free;
+//	        uncounted (only 0 -> 1 so far: safe in either mode)
+//	enter:  count, then validate, in the switch barrier, before the first
+//	        write that needs a paravirt release (the mark)
+//	mark:   count this waiter in its bucket, then CMPXCHG 1 -> 3 (or take
+//	        a free word with 0 -> 1 and stop)
+//	park:   register as a sleeper, check the gate once more, sleep on sema
+//	        until a release that saw 3 kicks (or a switch wakes it)
+//	retry:  spin again, then XCHG 3: old value 0 means acquired; else park
+//	back out: a switch is draining (the gate is closed when it is about to
+//	        sleep): leave the bucket and the barrier, wait at the gate
+//
+// A switch to native needs every waiter that marked or sleeps to leave
+// (after the switch a native release would clear its mark without a kick):
+// hence the count from the mark on, the switcher's wake of every
+// registered sleeper once the gate is closed (wakeSleepers), and the gate
+// check after registering, which catches a waiter that registers after
+// that wake went by. Register is a locked CMPXCHG and the gate is closed
+// with XCHG, so either the switcher's scan sees the registration or the
+// waiter sees the closed gate (the store-buffer argument of package
+// barrier).
 //
 // The bucket count is taken before the mark, so a release that sees 3 and
 // then reads the count cannot miss this waiter (see unlockSlowParavirt).
-func (l *SpinLock) lockSlowParavirt() {
+func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 	stats.slow.Add(1)
 	for range pvSpinRounds {
-		if spinWait(&l.key, spinPauses) &&
-			atomic.CompareAndSwapUint32(&l.key, free, locked) {
-			return
+		if spinWait(&l.key, spinPauses) && l.tryAcquire() {
+			return true
 		}
 		preemptPoint()
+	}
+
+	tok, ok := g.Enter(uint32(Paravirt))
+	if !ok {
+		if g.IsOpen() {
+			// No switch is under way, yet the published mode is not
+			// paravirt: a switch committed since the site sent this
+			// goroutine here, or something runs the site's built bytes
+			// (a uprobe executes them out of line). Wait as a native
+			// waiter, which is safe in either mode: slower, never stuck.
+			return l.lockSlowNative(g)
+		}
+		return g.Wait(gateRetry, l.tryAcquire)
 	}
 
 	b := bucketOf(l)
@@ -27,9 +63,10 @@ func (l *SpinLock) lockSlowParavirt() {
 	for {
 		v := atomic.LoadUint32(&l.key)
 		if v == free {
-			if atomic.CompareAndSwapUint32(&l.key, free, locked) {
+			if l.tryAcquire() {
 				b.waiters.Add(-1)
-				return
+				g.Exit(tok)
+				return true
 			}
 			continue
 		}
@@ -40,7 +77,13 @@ func (l *SpinLock) lockSlowParavirt() {
 
 	lifo := false
 	for {
-		l.park(lifo)
+		if !l.park(g, lifo) {
+			// Did not sleep: a switch is draining. Leave; a lock that
+			// becomes free is still taken at the gate.
+			b.waiters.Add(-1)
+			g.Exit(tok)
+			return g.Wait(gateRetry, l.tryAcquire)
+		}
 		lifo = true // a woken waiter that sleeps again keeps its place in front
 
 		for range pvWakeSpinRounds {
@@ -55,18 +98,28 @@ func (l *SpinLock) lockSlowParavirt() {
 		b.ackKick()
 		if old == free {
 			b.waiters.Add(-1)
-			return
+			g.Exit(tok)
+			return true
 		}
 	}
 }
 
-// park sleeps on l.sema until a kick (or a rescue) hands it a token. The
-// waiter is in the backstop's registry while it sleeps.
-func (l *SpinLock) park(lifo bool) {
+// park sleeps on l.sema until a kick (or a rescue, or a switch's wake)
+// hands it a token, and reports true; the waiter is in the backstop's
+// registry while it sleeps. If the gate is closed once the waiter is
+// registered, it does not sleep and reports false: a switch is draining,
+// and its wake of the registered sleepers may already have gone by.
+func (l *SpinLock) park(g *barrier.Barrier, lifo bool) bool {
+	barrier.Stall(barrier.StallBeforePark)
+	slot := register(l) // a locked CMPXCHG: ordered before the gate load
+	if !g.IsOpen() && !fault.Active(fault.NoParkCheck) {
+		unregister(slot)
+		return false
+	}
 	stats.parks.Add(1)
-	slot := register(l)
 	semacquire(&l.sema, lifo, 0)
 	unregister(slot)
+	return true
 }
 
 // unlockParavirt is the paravirt release: CMPXCHG 1 -> 0, and the slow path

@@ -61,33 +61,20 @@ func (l *SpinLock) lockSlow() {
 }
 
 // lockSlowMode is the slow path of mode m, entered from the slow-path entry
-// site. It keeps the invariant a switch relies on: a waiter of variant m
-// runs only while it is counted in the switch barrier and m is the
-// published mode, so once the count has drained no waiter of the old
-// variant runs. Hence count, then validate: it counts itself first and only
-// then checks the gate and the published mode (checking first would leave
-// a window in which a switch drains and commits without seeing it). If a
-// switch is under way or has committed since the site sent it here, it
-// un-counts and waits at the gate, taking the lock if it becomes free
-// meanwhile (true), or returns false to re-run the site, which then leads
-// to the new variant.
+// site; it returns false to have the site run again. The invariant a switch
+// relies on: a waiter that has written anything but 0 -> 1 to a lock word
+// (a paravirt waiter's mark), or sleeps, is counted in the switch barrier,
+// and counted only while m is the published mode. The paravirt waiter
+// counts itself, then validates, before its mark (lockSlowParavirt); the
+// native waiter writes only 0 -> 1 and is never counted (lockSlowNative).
 func (l *SpinLock) lockSlowMode(m Mode) bool {
 	if sw.dispatch {
 		m = CurrentMode() // the site never changes: the published mode decides
 	}
-	tok, ok := sw.b.Enter(uint32(m))
-	if !ok {
-		return sw.b.Wait(gateRetry, func() bool {
-			return atomic.CompareAndSwapUint32(&l.key, free, locked)
-		})
-	}
 	if m == Paravirt {
-		l.lockSlowParavirt()
-	} else {
-		l.lockSlowNative()
+		return l.lockSlowParavirt(&sw.b)
 	}
-	sw.b.Exit(tok)
-	return true
+	return l.lockSlowNative(&sw.b)
 }
 
 // TryLock tries to lock l and reports whether it succeeded. It never waits.

@@ -42,6 +42,7 @@ func modeFromEnv(lookup func(string) (string, bool), logf func(string, ...any)) 
 // initial mode and opens the gate with that mode published.
 func setup(initial Mode, patchEnv string, logf func(string, ...any)) {
 	sw.drainBound.Store(int64(DefaultDrainBound))
+	sw.turn = make(chan struct{}, 1)
 	lockOps = findLockOps()
 	init := lockOps.init
 	switch patchEnv {

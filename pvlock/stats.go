@@ -17,12 +17,16 @@ type Stats struct {
 	// that correct code never has. Should stay 0.
 	Rescues int64
 	// Untracked counts sleeps the backstop could not watch because its
-	// registry was full (more than 1024 goroutines asleep at once).
+	// registry was full (more than 1024 goroutines asleep at once). A
+	// switch cannot wake such a sleeper either (SwitchWakes).
 	Untracked int64
+	// SwitchWakes counts paravirt sleepers that a switch woke so that
+	// they back out of the old variant instead of holding up its drain.
+	SwitchWakes int64
 }
 
 var stats struct {
-	slow, parks, kicks, rescues, untracked shard.Counter
+	slow, parks, kicks, rescues, untracked, switchWakes shard.Counter
 }
 
 // ReadStats returns the current cumulative counts. The counters are read one
@@ -35,6 +39,7 @@ func ReadStats() Stats {
 		Kicks:        stats.kicks.Sum(),
 		Rescues:      stats.rescues.Sum(),
 		Untracked:    stats.untracked.Sum(),
+		SwitchWakes:  stats.switchWakes.Sum(),
 	}
 }
 
@@ -47,5 +52,6 @@ func (s Stats) Sub(earlier Stats) Stats {
 		Kicks:        s.Kicks - earlier.Kicks,
 		Rescues:      s.Rescues - earlier.Rescues,
 		Untracked:    s.Untracked - earlier.Untracked,
+		SwitchWakes:  s.SwitchWakes - earlier.SwitchWakes,
 	}
 }

@@ -48,7 +48,8 @@ type Status struct {
 	// not finish.
 	Switches, Aborts, Failures int64
 	// LastSwitch and WorstSwitch are the latencies of the last and the
-	// slowest completed switch (gate closed to gate open).
+	// slowest completed switch, as its caller saw them: from the call of
+	// Switch to its return, waiting for another switch included.
 	LastSwitch, WorstSwitch time.Duration
 	// Traps counts executions of lock-op sites that hit an INT3 while a
 	// switch rewrote them (each emulated by the trap handler).

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,7 +41,10 @@ var sw struct {
 	dispatch bool
 	why      error // why dispatch is in use
 
-	mu sync.Mutex // serializes Switch; never held while taking a SpinLock
+	// turn serializes Switch: a buffered channel of one, so that a caller
+	// waiting for another switch to finish can give up when its context
+	// ends. Never held while taking a SpinLock.
+	turn chan struct{}
 
 	switches, aborts, failures atomic.Int64
 	last, worst                atomic.Int64 // nanoseconds
@@ -66,40 +68,57 @@ func SetDrainBound(d time.Duration) (time.Duration, error) {
 // Switch changes the mode of every SpinLock in the process, while they are
 // in use, without stopping the world:
 //
-//  1. close the gate: new slow-path waiters wait at it (they still take a
-//     lock that becomes free);
-//  2. drain: wait, sleeping, until no slow-path waiter of the old variant is
-//     active, at most the drain bound (SetDrainBound) or until ctx ends;
+//  1. close the gate: slow-path waiters that reach it wait there, asleep
+//     (they still take a lock that becomes free);
+//  2. drain: wake the paravirt waiters that sleep, which see the closed
+//     gate and back out, then wait, sleeping, until no waiter that has
+//     marked a lock word or sleeps is left (native waiters only ever write
+//     0 -> 1 and are never waited for); at most the drain bound
+//     (SetDrainBound) or until ctx ends;
 //  3. commit: rewrite the lock-op sites in one short window (package patch),
 //     or, in the dispatch fallback, only publish the new mode;
 //  4. open the gate.
 //
-// If the drain does not finish in time, Switch opens the gate, writes
-// nothing and returns an error matching ErrBusy; the process keeps running
-// in the old mode. Concurrent calls are serialized; switching to the current
-// mode returns nil at once. See package barrier for why this is safe.
+// If the drain does not finish within its bound, or ctx ends first, Switch
+// opens the gate, writes nothing and returns an error matching ErrBusy;
+// the process keeps running in the old mode. The bound is strict: a drain
+// seen complete only after it (the switcher ran late) gives up too. A ctx
+// that is already done when Switch is called returns its error and changes
+// nothing. Concurrent calls are serialized, and a call waiting for another
+// switch to finish returns when its ctx ends (an error matching ErrBusy
+// and ctx.Err()). Switching to the current mode returns nil at once.
+// See package internal/barrier for why this is safe.
 //
 // The bound covers the drain only. The gate stays closed for the drain plus
 // the patch window, which takes tens of microseconds on an idle machine but
-// whose pinned thread the OS can preempt under heavy oversubscription
-// (milliseconds, rarely more); waiters at the gate keep taking locks that
-// become free meanwhile.
+// whose pinned thread the OS can preempt under heavy oversubscription;
+// waiters at the gate keep taking locks that become free meanwhile.
+// ReadStatus reports each switch's latency as its caller saw it, from the
+// call to the return.
 func Switch(ctx context.Context, to Mode) error {
+	start := time.Now()
 	if to != Native && to != Paravirt {
 		return fmt.Errorf("%w %v: want Native or Paravirt", ErrMode, to)
 	}
 	if flagDispatch {
 		return errFlagBuild
 	}
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pvlock: switch to %v not started: %w", to, err)
+	}
+	select {
+	case sw.turn <- struct{}{}:
+	case <-ctx.Done():
+		sw.aborts.Add(1)
+		return fmt.Errorf("%w: switch to %v: gave up waiting for another switch: %w", ErrBusy, to, ctx.Err())
+	}
+	defer func() { <-sw.turn }()
 	from := CurrentMode()
 	if to == from {
 		return nil
 	}
-	start := time.Now()
 	sw.b.Close()
-	if err := sw.b.Drain(ctx, time.Duration(sw.drainBound.Load())); err != nil {
+	if err := sw.b.Drain(ctx, time.Duration(sw.drainBound.Load()), func() { wakeSleepers() }); err != nil {
 		sw.b.Open(uint32(from)) // abort: nothing was written
 		sw.aborts.Add(1)
 		return fmt.Errorf("%w: switch %v -> %v: %w", ErrBusy, from, to, err)

@@ -87,14 +87,18 @@ func TestSwitchLockTakenUnderOtherVariant(t *testing.T) {
 }
 
 // TestSwitchWaitsForParkedWaiter: a switch to native while a paravirt
-// waiter is parked does not commit until a paravirt release has woken it.
-// (Built with pvswitch_nodrain, the switch commits at once, the release is
-// native, and the waiter's wakeup is lost: this test fails.)
+// waiter is parked does not commit while it sleeps: the switch wakes it, it
+// backs out at the closed gate, and only then does the switch commit, while
+// the lock is still held. After the holder's native release the waiter gets
+// the lock, with no rescue. (With the fault nodrain the switch commits with
+// the waiter asleep, the native release loses its wakeup, and this test
+// fails; with nowake the switch waits for the waiter until its bound and
+// gives up, and this test fails.)
 func TestSwitchWaitsForParkedWaiter(t *testing.T) {
 	start := CurrentMode()
 	defer mustSwitch(t, start)
 	mustSwitch(t, Paravirt)
-	defer SetDrainBound(mustSetBound(t, 10*time.Second))
+	defer SetDrainBound(mustSetBound(t, time.Second))
 
 	var l SpinLock
 	before := ReadStats()
@@ -104,24 +108,25 @@ func TestSwitchWaitsForParkedWaiter(t *testing.T) {
 	waitFor(t, "the waiter to park", func() bool {
 		return ReadStats().Parks > before.Parks && word(&l) == lockedParked
 	})
-	switched := make(chan error, 1)
-	go func() { switched <- Switch(context.Background(), Native) }()
+	if err := Switch(context.Background(), Native); err != nil {
+		t.Fatalf("Switch to native with a parked paravirt waiter: %v", err)
+	}
+	if w := ReadStats().Sub(before).SwitchWakes; w < 1 {
+		t.Fatalf("the switch woke %d sleepers, want the parked waiter", w)
+	}
+	if sleepers.Load() != 0 {
+		t.Fatalf("%d waiters still asleep after the switch to native", sleepers.Load())
+	}
 	select {
-	case err := <-switched:
-		t.Fatalf("Switch to native returned (%v) while a paravirt waiter was parked", err)
-	case <-time.After(50 * time.Millisecond):
+	case <-got:
+		t.Fatal("the waiter got the lock while it was held")
+	default:
 	}
-	if CurrentMode() != Paravirt {
-		t.Fatalf("mode %v while the paravirt waiter still sleeps", CurrentMode())
-	}
-	l.Unlock() // the paravirt release: kicks the waiter
+	l.Unlock() // the native release: a plain store
 	select {
 	case <-got:
 	case <-time.After(5 * time.Second):
-		t.Fatal("the parked waiter was not woken")
-	}
-	if err := <-switched; err != nil {
-		t.Fatalf("Switch after the waiter left: %v", err)
+		t.Fatal("the waiter never got the lock after the native release")
 	}
 	l.Unlock()
 	if r := ReadStats().Sub(before).Rescues; r != 0 {
@@ -129,91 +134,171 @@ func TestSwitchWaitsForParkedWaiter(t *testing.T) {
 	}
 }
 
-// TestSwitchBusy: against a waiter that never drains, Switch returns
-// ErrBusy within its bound, the program keeps running in the old mode, and a
-// later switch succeeds.
-func TestSwitchBusy(t *testing.T) {
+// TestNativeWaitersNotCounted: native waiters only ever write 0 -> 1, so no
+// switch waits for them: while they spin on a held lock, nothing is counted
+// in the barrier, and a switch to paravirt completes; they then wait as
+// paravirt waiters and get the lock.
+func TestNativeWaitersNotCounted(t *testing.T) {
 	start := CurrentMode()
 	defer mustSwitch(t, start)
-	for _, from := range []Mode{Paravirt, Native} {
-		t.Run("from="+from.String(), func(t *testing.T) {
-			mustSwitch(t, from)
-			var l SpinLock
-			l.Lock()
-			got := make(chan struct{})
-			go func() { l.Lock(); close(got) }()
-			waitFor(t, "a counted waiter", func() bool { return sw.b.Active() > 0 })
-			aborts := ReadStatus().Aborts
-			t0 := time.Now()
-			err := Switch(context.Background(), other(from))
-			took := time.Since(t0)
-			if !errors.Is(err, ErrBusy) {
-				t.Fatalf("Switch with a waiter that never drains: %v, want ErrBusy", err)
-			}
-			if took < DefaultDrainBound || took > DefaultDrainBound+2*time.Second {
-				t.Fatalf("ErrBusy after %v, want just past the bound %v", took, DefaultDrainBound)
-			}
-			if CurrentMode() != from || ReadStatus().Aborts != aborts+1 {
-				t.Fatalf("after ErrBusy: mode %v (want %v), aborts %d (want %d)", CurrentMode(), from, ReadStatus().Aborts, aborts+1)
-			}
-			// The old mode keeps working: another lock, uncontended.
-			var m SpinLock
-			m.Lock()
-			m.Unlock()
-
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
-			err = Switch(ctx, other(from))
-			cancel()
-			if !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("Switch with a 5ms context: %v, want ErrBusy and DeadlineExceeded", err)
-			}
-			l.Unlock()
-			<-got
-			l.Unlock()
-			mustSwitch(t, other(from))
-		})
+	mustSwitch(t, Native)
+	var l SpinLock
+	l.Lock()
+	before := ReadStats()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.Lock(); l.Unlock() }()
+	}
+	waitFor(t, "native waiters", func() bool { return ReadStats().Sub(before).SlowAcquires >= 4 })
+	if a := sw.b.Active(); a != 0 {
+		t.Fatalf("%d native waiters counted in the barrier", a)
+	}
+	mustSwitch(t, Paravirt)
+	waitFor(t, "a waiter to park under paravirt", func() bool { return ReadStats().Sub(before).Parks > 0 })
+	l.Unlock()
+	wg.Wait()
+	if r := ReadStats().Sub(before).Rescues; r != 0 {
+		t.Fatalf("%d rescues: a wakeup was lost", r)
 	}
 }
 
-// TestSwitchGatedHolderNoDeadlock: a goroutine held at the gate holds a lock
-// that a counted waiter needs, so the drain cannot finish. The switch must
-// give up with ErrBusy within its bound, and everyone must then get their
-// locks.
-func TestSwitchGatedHolderNoDeadlock(t *testing.T) {
+// TestSiteAheadOfMode: a slow-path entry that runs the paravirt variant
+// while the published mode is native and no switch is under way (what a
+// uprobe on the site does: the kernel runs the instruction as built) still
+// gets the lock, as a native waiter: slower, never stuck, never parked.
+func TestSiteAheadOfMode(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	mustSwitch(t, Native)
+	var l SpinLock
+	l.Lock()
+	before := ReadStats()
+	got := make(chan struct{})
+	go func() {
+		for !l.lockSlowMode(Paravirt) {
+		}
+		close(got)
+	}()
+	time.Sleep(5 * time.Millisecond)
+	l.Unlock()
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a paravirt entry under the native mode never got the lock")
+	}
+	l.Unlock()
+	if p := ReadStats().Sub(before).Parks; p != 0 {
+		t.Fatalf("a paravirt entry under the native mode parked %d times", p)
+	}
+}
+
+// TestSwitchBusy: against a waiter that cannot drain (asleep beyond the
+// sleeper registry), Switch returns ErrBusy within its bound, the program
+// keeps running in the old mode, a caller whose context ends gives up, and
+// a later switch succeeds.
+func TestSwitchBusy(t *testing.T) {
 	start := CurrentMode()
 	defer mustSwitch(t, start)
 	mustSwitch(t, Paravirt)
-	var a, b SpinLock
-	a.Lock() // held until the switch has given up
-	b.Lock() // handed to the holder goroutine below
-	waiterDone := make(chan struct{})
-	go func() { b.Lock(); b.Unlock(); close(waiterDone) }() // a counted waiter on b
-	waitFor(t, "the waiter on b to be counted", func() bool { return sw.b.Active() > 0 })
-
-	switched := make(chan error, 1)
-	go func() { switched <- Switch(context.Background(), Native) }()
-	waitFor(t, "the gate to close", func() bool { return !sw.b.IsOpen() })
-	holderDone := make(chan struct{})
-	go func() { a.Lock(); b.Unlock(); a.Unlock(); close(holderDone) }() // holds b, gated on a
-	waitFor(t, "the holder to wait at the gate", func() bool { return sw.b.Waiting() > 0 || sw.b.IsOpen() })
-	if sw.b.IsOpen() {
-		t.Fatal("the switch ended before the holder reached the gate")
+	release := stuckDrain(t)
+	aborts := ReadStatus().Aborts
+	t0 := time.Now()
+	err := Switch(context.Background(), Native)
+	took := time.Since(t0)
+	if !errors.Is(err, ErrBusy) {
+		release()
+		t.Fatalf("Switch with a waiter that never drains: %v, want ErrBusy", err)
 	}
-	select {
-	case err := <-switched:
-		if !errors.Is(err, ErrBusy) {
-			t.Fatalf("Switch: %v, want ErrBusy", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Switch hung on a drain that cannot finish")
+	if took < DefaultDrainBound || took > DefaultDrainBound+2*time.Second {
+		t.Errorf("ErrBusy after %v, want just past the bound %v", took, DefaultDrainBound)
+	}
+	if CurrentMode() != Paravirt || ReadStatus().Aborts != aborts+1 {
+		t.Errorf("after ErrBusy: mode %v (want paravirt), aborts %d (want %d)", CurrentMode(), ReadStatus().Aborts, aborts+1)
+	}
+	// The old mode keeps working: another lock, uncontended.
+	var m SpinLock
+	m.Lock()
+	m.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	err = Switch(ctx, Native)
+	cancel()
+	if !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Switch with a 5ms context: %v, want ErrBusy and DeadlineExceeded", err)
+	}
+	release()
+	mustSwitch(t, Native)
+}
+
+// TestSwitchHonoursContext: a context that is already done changes nothing
+// (not even the published mode for a moment), and a caller queued behind
+// another switch returns when its context ends.
+func TestSwitchHonoursContext(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	switches := ReadStatus().Switches
+	if err := Switch(ctx, other(start)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Switch with a cancelled context: %v, want context.Canceled", err)
+	}
+	if CurrentMode() != start || ReadStatus().Switches != switches {
+		t.Fatalf("a cancelled Switch changed the mode to %v (switches %d -> %d)", CurrentMode(), switches, ReadStatus().Switches)
+	}
+
+	sw.turn <- struct{}{} // another switch is under way
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+	t0 := time.Now()
+	err := Switch(ctx, other(start))
+	took := time.Since(t0)
+	cancel()
+	<-sw.turn
+	if !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Switch queued behind another: %v, want ErrBusy and DeadlineExceeded", err)
+	}
+	if took > 2*time.Second {
+		t.Fatalf("a queued Switch with a 20ms deadline returned after %v", took)
+	}
+	if CurrentMode() != start {
+		t.Fatalf("a queued Switch that gave up changed the mode to %v", CurrentMode())
+	}
+}
+
+// TestSwitchNestedWaiters: paravirt waiters asleep while holding other
+// locks (a goroutine that holds b waits for a, another waits for b) do not
+// hold up a switch to native: both are woken and back out at the gate, the
+// switch commits with a still held, and after its native release everyone
+// gets their locks with no lost wakeup.
+func TestSwitchNestedWaiters(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	mustSwitch(t, Paravirt)
+	defer SetDrainBound(mustSetBound(t, time.Second))
+	var a, b SpinLock
+	before := ReadStats()
+	a.Lock()
+	b.Lock()
+	holderDone := make(chan struct{})
+	go func() { a.Lock(); b.Unlock(); a.Unlock(); close(holderDone) }() // holds b, waits for a
+	waiterDone := make(chan struct{})
+	go func() { b.Lock(); b.Unlock(); close(waiterDone) }()
+	waitFor(t, "both waiters to park", func() bool {
+		return word(&a) == lockedParked && word(&b) == lockedParked && sleepers.Load() == 2
+	})
+	if err := Switch(context.Background(), Native); err != nil {
+		t.Fatalf("Switch with nested sleepers: %v", err)
 	}
 	a.Unlock()
 	for _, ch := range []chan struct{}{holderDone, waiterDone} {
 		select {
 		case <-ch:
 		case <-time.After(5 * time.Second):
-			t.Fatal("a goroutine never got its lock after the abort")
+			t.Fatal("a goroutine never got its lock after the switch")
 		}
+	}
+	if r := ReadStats().Sub(before).Rescues; r != 0 {
+		t.Fatalf("%d rescues: a wakeup was lost", r)
 	}
 }
 
@@ -224,30 +309,31 @@ func TestGatedWaiterTakesFreeLock(t *testing.T) {
 	defer mustSwitch(t, start)
 	mustSwitch(t, Paravirt)
 	defer SetDrainBound(mustSetBound(t, 2*time.Second))
-	var stuck, c SpinLock
-	stuck.Lock()
-	go func() { stuck.Lock(); stuck.Unlock() }() // a waiter that keeps the drain busy
-	waitFor(t, "a counted waiter", func() bool { return sw.b.Active() > 0 })
+	release := stuckDrain(t)
 	switched := make(chan error, 1)
 	go func() { switched <- Switch(context.Background(), Native) }()
 	waitFor(t, "the gate to close", func() bool { return !sw.b.IsOpen() })
 
+	var c SpinLock
 	c.Lock()
+	waitFor(t, "the stuck drain's woken waiters to settle at the gate", func() bool { return sw.b.Waiting() >= nSlots })
+	waiting := sw.b.Waiting()
 	got := make(chan bool, 1)
 	go func() { c.Lock(); got <- sw.b.IsOpen(); c.Unlock() }()
-	waitFor(t, "the goroutine to wait at the gate", func() bool { return sw.b.Waiting() > 0 })
+	waitFor(t, "the goroutine to wait at the gate", func() bool { return sw.b.Waiting() > waiting })
 	c.Unlock()
 	select {
 	case open := <-got:
 		if open {
-			t.Fatal("the gated goroutine got its lock only after the gate opened")
+			t.Error("the gated goroutine got its lock only after the gate opened")
 		}
 	case <-time.After(time.Second):
-		t.Fatal("a gated goroutine did not take a free lock")
+		t.Error("a gated goroutine did not take a free lock")
 	}
-	stuck.Unlock()
-	if err := <-switched; err != nil {
-		t.Fatalf("Switch after the waiter left: %v", err)
+	err := <-switched
+	release()
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("Switch against a stuck drain: %v, want ErrBusy", err)
 	}
 }
 
@@ -326,7 +412,7 @@ func TestSwitchAfterSlowPaths(t *testing.T) {
 	defer mustSwitch(t, start)
 	for _, m := range []Mode{Paravirt, Native} {
 		mustSwitch(t, m)
-		before := ReadStats().SlowAcquires
+		before, parks := ReadStats().SlowAcquires, ReadStats().Parks
 		var l SpinLock
 		var wg sync.WaitGroup
 		begin := make(chan struct{})
@@ -335,9 +421,15 @@ func TestSwitchAfterSlowPaths(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-begin
-				for range 20000 {
+				for i := range 20000 {
 					l.Lock()
 					busy(100) // short: a holder that yielded here would leave native spinners burning its P
+					if m == Paravirt && i%64 == 0 {
+						// Now and then longer than a paravirt waiter's
+						// spin, so that waiters count themselves and park.
+						for t0 := time.Now(); time.Since(t0) < 50*time.Microsecond; {
+						}
+					}
 					l.Unlock()
 				}
 			}()
@@ -346,6 +438,9 @@ func TestSwitchAfterSlowPaths(t *testing.T) {
 		wg.Wait()
 		if ReadStats().SlowAcquires == before {
 			t.Fatalf("mode %v: no slow path ran", m)
+		}
+		if m == Paravirt && ReadStats().Parks == parks {
+			t.Fatalf("mode %v: no waiter was counted and parked", m)
 		}
 		if !sw.b.Drained() {
 			t.Fatalf("mode %v: barrier count not zero on every shard with no op running (sum %d)", m, sw.b.Active())

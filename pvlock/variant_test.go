@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/pvswitch/pvswitch/internal/barrier"
 	"github.com/pvswitch/pvswitch/internal/race"
 )
 
@@ -12,12 +13,23 @@ import (
 // never used on a lock that the process-wide methods also use, since that
 // would mix variants on one word outside a switch.
 
+// variantBarrier is the barrier a per-variant lock answers to: always
+// open, publishing that variant's mode, never switched.
+var variantBarrier [2]barrier.Barrier
+
+func init() {
+	variantBarrier[Native].Open(uint32(Native))
+	variantBarrier[Paravirt].Open(uint32(Paravirt))
+}
+
 func lockVariant(l *SpinLock, m Mode) {
 	if !atomic.CompareAndSwapUint32(&l.key, free, locked) {
 		if m == Paravirt {
-			l.lockSlowParavirt()
+			for !l.lockSlowParavirt(&variantBarrier[Paravirt]) {
+			}
 		} else {
-			l.lockSlowNative()
+			for !l.lockSlowNative(&variantBarrier[Native]) {
+			}
 		}
 	}
 	if race.Enabled {

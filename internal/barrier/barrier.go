@@ -45,9 +45,9 @@ type Barrier struct {
 // un-counted, when the gate is closed or the published state is not want:
 // the caller must then Wait and re-run its site from the top.
 func (b *Barrier) Enter(want uint32) (t Token, ok bool) {
-	stall(StallBeforeCount)
+	Stall(StallBeforeCount)
 	t.shard = b.count.Add(1) // LOCK XADD: a full fence before the loads below
-	stall(StallBeforeCheck)
+	Stall(StallBeforeCheck)
 	if fault.Active(fault.NoValidate) || b.gate.Load() == open && b.state.Load() == want {
 		return t, true
 	}
@@ -123,23 +123,38 @@ func (b *Barrier) Drained() bool {
 	return b.count.AllZero()
 }
 
-// Drain waits, sleeping with backoff and never pinned, until Drained or
-// until bound has passed or ctx is done; then it returns an error matching
-// ErrBusy (and, if the context ended, ctx.Err()). The gate must be closed.
-func (b *Barrier) Drain(ctx context.Context, bound time.Duration) error {
+// Drain waits, sleeping with backoff and never pinned, until Drained. The
+// gate must be closed. First it calls kick (unless nil): kick must make
+// every counted op that waits for something other than the lock word leave
+// (pvlock wakes its sleepers, which then see the closed gate and back out),
+// since the drain could otherwise last as long as they sleep.
+//
+// The bound is strict: Drain succeeds only if it saw every shard at zero
+// before bound had passed since it was called. If the deadline passes
+// first, or ctx ends, it returns an error matching ErrBusy (and ctx.Err()
+// if the context ended), even if the count has reached zero meanwhile: a
+// switcher the OS ran late does not quietly stretch the bound.
+func (b *Barrier) Drain(ctx context.Context, bound time.Duration, kick func()) error {
 	if fault.Active(fault.NoDrain) {
 		return nil
 	}
 	deadline := time.Now().Add(bound)
+	if kick != nil && !fault.Active(fault.NoWake) {
+		kick()
+	}
 	sleep := 5 * time.Microsecond
-	for !b.Drained() {
+	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%w: %w", ErrBusy, err)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w within %v: %d still active", ErrBusy, bound, b.count.Sum())
+		drained := b.Drained()
+		if late := time.Since(deadline); late > 0 {
+			return fmt.Errorf("%w within %v (%d still active, checked %v after the deadline)", ErrBusy, bound, b.count.Sum(), late.Round(time.Microsecond))
 		}
-		t := time.NewTimer(sleep)
+		if drained {
+			return nil
+		}
+		t := time.NewTimer(min(sleep, time.Until(deadline)+time.Microsecond))
 		select {
 		case <-ctx.Done():
 		case <-t.C:
@@ -147,7 +162,6 @@ func (b *Barrier) Drain(ctx context.Context, bound time.Duration) error {
 		t.Stop()
 		sleep = min(2*sleep, time.Millisecond)
 	}
-	return nil
 }
 
 // Open publishes state (the same state to abort, a new one to commit) and

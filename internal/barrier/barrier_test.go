@@ -88,7 +88,7 @@ func TestDrainBusyWithinBound(t *testing.T) {
 	tok, _ := b.Enter(stateA)
 	b.Close()
 	start := time.Now()
-	err := b.Drain(context.Background(), 20*time.Millisecond)
+	err := b.Drain(context.Background(), 20*time.Millisecond, nil)
 	took := time.Since(start)
 	if !errors.Is(err, ErrBusy) {
 		t.Fatalf("Drain with an op still counted: %v, want ErrBusy", err)
@@ -98,12 +98,29 @@ func TestDrainBusyWithinBound(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := b.Drain(ctx, time.Hour); !errors.Is(err, ErrBusy) || !errors.Is(err, context.Canceled) {
+	if err := b.Drain(ctx, time.Hour, nil); !errors.Is(err, ErrBusy) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Drain with a cancelled context: %v, want ErrBusy and context.Canceled", err)
 	}
 	go func() { time.Sleep(5 * time.Millisecond); b.Exit(tok) }()
-	if err := b.Drain(context.Background(), 5*time.Second); err != nil {
+	if err := b.Drain(context.Background(), 5*time.Second, nil); err != nil {
 		t.Fatalf("Drain after the op leaves: %v", err)
+	}
+	b.Open(stateA)
+}
+
+// TestDrainKicksAndIsStrict: Drain calls its kick once, and a drain whose
+// switcher ran past the bound (here: inside the kick) reports ErrBusy even
+// though the count is zero by then.
+func TestDrainKicksAndIsStrict(t *testing.T) {
+	var b Barrier
+	b.Close()
+	kicks := 0
+	if err := b.Drain(context.Background(), time.Second, func() { kicks++ }); err != nil || kicks != 1 {
+		t.Fatalf("Drain of an empty count: %v, kick called %d times, want nil and once", err, kicks)
+	}
+	err := b.Drain(context.Background(), time.Millisecond, func() { time.Sleep(20 * time.Millisecond) })
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("Drain whose switcher ran 20ms past a 1ms bound: %v, want ErrBusy", err)
 	}
 	b.Open(stateA)
 }

@@ -24,10 +24,10 @@ func Example() {
 	fmt.Println("op of 0 enters a closed gate:", ok)
 
 	// ...and the drain waits for the op still counted, within a bound.
-	err := b.Drain(context.Background(), 10*time.Millisecond)
+	err := b.Drain(context.Background(), 10*time.Millisecond, nil)
 	fmt.Println("drain with the op running is busy:", errors.Is(err, barrier.ErrBusy))
 	b.Exit(tok)
-	fmt.Println("drain after it left:", b.Drain(context.Background(), 10*time.Millisecond))
+	fmt.Println("drain after it left:", b.Drain(context.Background(), 10*time.Millisecond, nil))
 
 	// Commit: publish state 1 and open the gate. An op that was sent to
 	// variant 0 before the switch finds out after counting, and re-runs.

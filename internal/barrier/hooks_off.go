@@ -2,5 +2,6 @@
 
 package barrier
 
-// stall is a test hook; see stall_on.go. Normal builds compile it away.
-func stall(StallPoint) {}
+// Stall is a test hook (hooks_on.go): a goroutine stops at p while a test
+// holds it there. In normal builds it is empty and inlines to nothing.
+func Stall(StallPoint) {}

@@ -24,7 +24,9 @@ func ArmStall(p StallPoint) (hit <-chan struct{}, release func()) {
 // DisarmStall cancels an armed stall that nobody reached.
 func DisarmStall() { stallArmed.Store(0) }
 
-func stall(p StallPoint) {
+// Stall holds the calling goroutine at p if a test armed p (ArmStall).
+// Test builds only; in other builds it is an empty function.
+func Stall(p StallPoint) {
 	if stallArmed.Load() == int32(p) && stallArmed.CompareAndSwap(int32(p), 0) {
 		close(stallHit)
 		<-stallRelease

@@ -1,7 +1,9 @@
 package barrier
 
-// StallPoint names a place in Enter where a test can hold one goroutine
-// (builds with the pvswitch_testhooks tag only; elsewhere the points are empty).
+// StallPoint names a place in a slow-path operation where a test can hold
+// one goroutine (builds with the pvswitch_testhooks tag only; elsewhere the
+// points are empty). Enter has the first two; the lock package marks the
+// others with Stall.
 type StallPoint int32
 
 const (
@@ -10,4 +12,8 @@ const (
 	StallBeforeCount StallPoint = iota + 1
 	// StallBeforeCheck is between count and the gate/state check.
 	StallBeforeCheck
+	// StallBeforePark is in a counted op that is about to sleep, before
+	// it registers as a sleeper and checks the gate once more (pvlock's
+	// paravirt waiter).
+	StallBeforePark
 )

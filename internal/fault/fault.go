@@ -35,6 +35,13 @@ const (
 	// NoHandlerWait: the patch window does not wait for trap handlers that
 	// may hold an old descriptor, so one can act after the switch returned.
 	NoHandlerWait
+	// NoWake: barrier.Drain does not kick the sleepers, so a drain waits
+	// for every parked paravirt waiter to be woken by a release.
+	NoWake
+	// NoParkCheck: a paravirt waiter about to sleep does not check the gate
+	// after registering as a sleeper, so it can sleep, counted, after the
+	// switcher's kick has passed it by.
+	NoParkCheck
 	numFaults
 )
 
@@ -48,6 +55,8 @@ var names = [numFaults]string{
 	WrongShard:    "wrongshard",
 	PlainGate:     "plaingate",
 	NoHandlerWait: "nohandlerwait",
+	NoWake:        "nowake",
+	NoParkCheck:   "noparkcheck",
 }
 
 // String returns the fault's name, as PVSWITCH_FAULTS spells it.
