@@ -147,3 +147,100 @@ func TestGDBPassesTraps(t *testing.T) {
 	}
 	t.Logf("under gdb: %d switches (%d failed, busy), %s traps arrived with the PC rewound; status: %s", ok, failed, r.get("rewound"), r.get("status"))
 }
+
+// seccompUnavailable reports whether the run could not install its filter.
+func seccompUnavailable(r report) bool { return len(r.lines["seccomp-error"]) > 0 }
+
+// TestMDWEAtStart: under a memory-deny-write-execute policy (prctl
+// PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN), set before exec, with the
+// mprotect writer (PVSWITCH_PATCH_WRITER=mprotect, as where /proc is
+// read-only), no page may become writable and executable. The writer must
+// prove itself at start and fail there: the process runs by dispatch and
+// every switch works (it used to report "patched" and fail every switch
+// with "retry later", forever).
+func TestMDWEAtStart(t *testing.T) {
+	prog := buildNeighbour(t)
+	cmd := exec.Command(prog, "-mdwe", "-dur", "300ms")
+	cmd.Env = neighbourEnv("PVSWITCH_PATCH_WRITER=mprotect", "PVLOCK_MODE=paravirt") // paravirt: no switch at start
+	r, err := runNeighbour(t, cmd, time.Minute)
+	if m := r.get("mdwe-error"); m != "" {
+		t.Skipf("this kernel has no memory-deny-write-execute (prctl PR_SET_MDWE, Linux 6.3): %s", m)
+	}
+	if err != nil || !strings.HasPrefix(r.get("DONE"), "true") {
+		t.Fatalf("under MDWE: %v\n%s", err, r.out)
+	}
+	ok, failed := r.switches()
+	if r.get("mechanism") != "dispatch" || failed != 0 || ok == 0 || !strings.Contains(r.get("status"), "PR_SET_MDWE") {
+		t.Fatalf("under MDWE with the mprotect writer: want the dispatch fallback naming PR_SET_MDWE and every switch working, got %d ok, %d failed:\n%s", ok, failed, r.out)
+	}
+	t.Logf("status: %s", r.get("status"))
+}
+
+// TestSeccompDeniesMembarrierParavirt: a seccomp filter installed after
+// start denies membarrier (EPERM) while the sites hold the paravirt
+// variants. The first switch must move the process to the dispatch
+// fallback (the paravirt release is correct in both modes), with one log
+// line and a status saying why, and every switch must work from then on
+// (each used to fail with "retry later", forever, while the status said
+// "patched").
+func TestSeccompDeniesMembarrierParavirt(t *testing.T) {
+	prog := buildNeighbour(t)
+	cmd := exec.Command(prog, "-seccomp", "-dur", "300ms")
+	cmd.Env = neighbourEnv("PVLOCK_MODE=paravirt")
+	r, err := runNeighbour(t, cmd, time.Minute)
+	if seccompUnavailable(r) {
+		t.Skipf("cannot install a seccomp filter here: %s", r.get("seccomp-error"))
+	}
+	if err != nil || !strings.HasPrefix(r.get("DONE"), "true") {
+		t.Fatalf("under seccomp: %v\n%s", err, r.out)
+	}
+	ok, failed := r.switches()
+	st := r.get("status")
+	if r.get("mechanism") != "dispatch" || failed != 0 || ok == 0 || !strings.Contains(st, "membarrier") || !strings.Contains(st, "operation not permitted") {
+		t.Fatalf("membarrier denied after start, sites paravirt: want the dispatch fallback naming membarrier's EPERM and every switch working, got %d ok, %d failed:\n%s", ok, failed, r.out)
+	}
+	n := 0
+	for _, l := range strings.Split(r.out, "\n") {
+		if !strings.HasPrefix(l, "status ") && strings.Contains(l, "switching by dispatch from now on") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("want one log line for the move to dispatch, got %d:\n%s", n, r.out)
+	}
+	t.Logf("status: %s", st)
+}
+
+// TestSeccompDeniesMembarrierNative: the same filter while the sites hold
+// the native variants. Dispatch is not an option (the native release is
+// wrong under paravirt) and paravirt cannot be reached without a write:
+// the process stays native, every switch is refused with
+// ErrSwitchDisabled (not ErrBusy, not "retry later"), and the status
+// says so.
+func TestSeccompDeniesMembarrierNative(t *testing.T) {
+	prog := buildNeighbour(t)
+	cmd := exec.Command(prog, "-seccomp", "-dur", "300ms")
+	cmd.Env = neighbourEnv("PVLOCK_MODE=native")
+	r, err := runNeighbour(t, cmd, time.Minute)
+	if seccompUnavailable(r) {
+		t.Skipf("cannot install a seccomp filter here: %s", r.get("seccomp-error"))
+	}
+	if err != nil || !strings.HasPrefix(r.get("DONE"), "true") {
+		t.Fatalf("under seccomp: %v\n%s", err, r.out)
+	}
+	ok, failed := r.switches()
+	disabled := 0
+	for _, l := range r.lines["switch-error"] {
+		if strings.Contains(l, ErrSwitchDisabled.Error()) && !strings.Contains(l, "retry later") {
+			n, _ := strconv.Atoi(strings.Fields(l)[0])
+			disabled += n
+		} else if !strings.Contains(l, ErrBusy.Error()) {
+			t.Errorf("a refused switch says neither that switching is disabled nor busy: %s", l)
+		}
+	}
+	st := r.get("status")
+	if ok != 0 || disabled == 0 || !strings.HasPrefix(st, "mode=native") || !strings.Contains(st, "switching disabled") {
+		t.Fatalf("membarrier denied after start, sites native: want every switch refused for good and status saying so, got %d ok, %d failed (%d disabled):\n%s", ok, failed, disabled, r.out)
+	}
+	t.Logf("status: %s", st)
+}

@@ -3,7 +3,9 @@ package pvlock
 import (
 	"errors"
 	"fmt"
+	"log"
 	"runtime"
+	"sync/atomic"
 
 	"golang.org/x/arch/x86/x86asm"
 
@@ -125,6 +127,9 @@ func (o lockOpSites) dispatchRelease() string {
 // INT3 on a site (the trap handler runs the new variant there until the
 // next switch finishes it); the old mode when the patcher refused.
 func (o lockOpSites) switchTo(m Mode) (Mode, error) {
+	if err := o.disabled(); err != nil {
+		return o.mode(), err
+	}
 	batch := make([]patch.Change, len(o))
 	for i, s := range o {
 		v := s.VariantIndex(m.String())
@@ -134,10 +139,58 @@ func (o lockOpSites) switchTo(m Mode) (Mode, error) {
 		batch[i] = patch.Change{Site: s, Variant: v}
 	}
 	err := patch.Switch(batch)
+	if errors.Is(err, patch.ErrWritesRefused) {
+		return o.writesRefused(m, err)
+	}
 	if err != nil && !errors.Is(err, patch.ErrRollForward) {
 		return o.mode(), err
 	}
 	return m, err
+}
+
+// ErrSwitchDisabled is matched by the error of every Switch after the
+// kernel came to refuse code writes (a seccomp filter, prctl PR_SET_MDWE, a
+// security module, installed after start) while the lock-op sites held the
+// native variants: the process cannot reach paravirt without a write, so
+// it stays native for good. Retrying cannot help; restart the process
+// without that restriction to switch again. ReadStatus().Why holds it.
+var ErrSwitchDisabled = errors.New("pvlock: switching disabled for good: the kernel refuses code writes and the lock-op sites hold the native variants, so this process stays native (restart it without the restriction to switch again)")
+
+// switchingDisabled is set once, by writesRefused, to the error every
+// later switch returns.
+var switchingDisabled atomic.Pointer[error]
+
+// disabled returns why switching is disabled for good, or nil.
+func (o lockOpSites) disabled() error {
+	if p := switchingDisabled.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// writesRefused handles a switch to m that the patcher could not do
+// because the kernel refuses code writes or core syncs for good (err
+// matches patch.ErrWritesRefused). It runs inside Switch, with the gate
+// closed and the slow paths drained, and returns the mode now in effect.
+// If the release runs the paravirt variant (as bytes or through the trap
+// handler), which is correct in both modes, the process moves to the
+// dispatch fallback, and this switch completes by dispatch: m. If it runs
+// the native store, nothing can bring paravirt back: switching is
+// disabled for good (ErrSwitchDisabled) and the process stays native.
+// Either way one log line says why.
+func (o lockOpSites) writesRefused(m Mode, err error) (Mode, error) {
+	now := o.mode()
+	if now == Paravirt {
+		why := fmt.Errorf("pvlock: code writes refused after start, switching by dispatch from now on: %w", err)
+		sw.why.Store(&why)
+		sw.dispatch.Store(true)
+		log.Printf("%v (%s)", why, o.dispatchRelease())
+		return m, nil
+	}
+	off := fmt.Errorf("%w: %w", ErrSwitchDisabled, err)
+	switchingDisabled.Store(&off)
+	log.Printf("%v", off)
+	return now, off
 }
 
 // mode returns the mode the sites run, as the trap handler's descriptors
@@ -214,7 +267,7 @@ type SiteVariant struct {
 // nothing in the process.
 func Sites() []Site {
 	o := lockOps
-	patched := !sw.dispatch
+	patched := !sw.dispatch.Load()
 	out := make([]Site, len(o))
 	for i, s := range o {
 		v := Site{

@@ -68,7 +68,7 @@ func (l *SpinLock) lockSlow() {
 // counts itself, then validates, before its mark (lockSlowParavirt); the
 // native waiter writes only 0 -> 1 and is never counted (lockSlowNative).
 func (l *SpinLock) lockSlowMode(m Mode) bool {
-	if sw.dispatch {
+	if sw.dispatch.Load() {
 		m = CurrentMode() // the site never changes: the published mode decides
 	}
 	if m == Paravirt {

@@ -53,16 +53,18 @@ func setup(initial Mode, patchEnv string, logf func(string, ...any)) {
 		logf("pvlock: %s=%q is not \"on\" or \"off\"; ignored", EnvPatch, patchEnv)
 	}
 	if err := init(); err != nil {
-		sw.dispatch, sw.why = true, err
+		sw.why.Store(&err)
+		sw.dispatch.Store(true)
 		logf("pvlock: live patching unavailable, switching by dispatch (%s): %v", lockOps.dispatchRelease(), err)
 	} else if initial != compiledMode {
 		// A batch that committed but left INT3 behind still runs initial.
 		if now, err := lockOps.switchTo(initial); now != initial {
-			sw.dispatch, sw.why = true, err
+			sw.why.Store(&err)
+			sw.dispatch.Store(true)
 			logf("pvlock: could not patch the lock-op sites to %v at start, switching by dispatch: %v", initial, err)
 		}
 	}
-	if !sw.dispatch {
+	if !sw.dispatch.Load() {
 		initial = lockOps.mode()
 	}
 	sw.b.Open(uint32(initial))

@@ -41,7 +41,10 @@ type Status struct {
 	// /proc/self/mem, never a writable+executable page) or "mprotect".
 	// Empty under dispatch.
 	Writer string
-	// Why says why the dispatch fallback is in use; nil when patched.
+	// Why says why the dispatch fallback is in use. Under Patched it is
+	// nil, unless the kernel came to refuse code writes while the sites
+	// held the native variants: then the process stays native and Switch
+	// refuses with ErrSwitchDisabled, which Why holds.
 	Why error
 	// Switches, Aborts and Failures count completed switches, switches
 	// given up with ErrBusy, and switches the patcher refused or could
@@ -67,11 +70,12 @@ func ReadStatus() Status {
 		LastSwitch:  time.Duration(sw.last.Load()),
 		WorstSwitch: time.Duration(sw.worst.Load()),
 	}
-	if sw.dispatch {
-		s.Mechanism, s.Why = Dispatch, sw.why
+	if sw.dispatch.Load() {
+		s.Mechanism, s.Why = Dispatch, *sw.why.Load()
 	} else {
 		s.Writer = lockOps.writer()
 		s.Traps = lockOps.traps()
+		s.Why = lockOps.disabled()
 	}
 	return s
 }

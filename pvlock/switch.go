@@ -35,11 +35,15 @@ var sw struct {
 	// (its state is the Mode as a uint32).
 	b barrier.Barrier
 
-	// dispatch is set once at init when the sites cannot be patched: the
-	// slow-path entry then dispatches on the published mode, and Unlock
-	// keeps the compiled-in paravirt release, correct in both modes.
-	dispatch bool
-	why      error // why dispatch is in use
+	// dispatch is set when the sites cannot be patched: at init, or by a
+	// switch that found code writes refused (gate closed and drained,
+	// sites.go: writesRefused) while the release held the paravirt
+	// variant. The slow-path entry then dispatches on the published mode,
+	// and Unlock keeps the compiled-in paravirt release, correct in both
+	// modes. Atomic: lockSlowMode reads it without the switch's lock. why
+	// is stored before dispatch.
+	dispatch atomic.Bool
+	why      atomic.Pointer[error] // why dispatch is in use
 
 	// turn serializes Switch: a buffered channel of one, so that a caller
 	// waiting for another switch to finish can give up when its context
@@ -141,7 +145,7 @@ func Switch(ctx context.Context, to Mode) error {
 // variant drained, and returns the mode now in effect (the published mode
 // must always equal what the sites do).
 func commit(to Mode) (Mode, error) {
-	if sw.dispatch {
+	if sw.dispatch.Load() {
 		return to, nil
 	}
 	now, err := lockOps.switchTo(to)

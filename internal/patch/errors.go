@@ -3,6 +3,8 @@ package patch
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 )
 
 var (
@@ -30,6 +32,25 @@ var (
 	// slower); the next Switch of those sites finishes them.
 	ErrRollForward = errors.New("patch: switch committed but left INT3 on some sites")
 )
+
+// ErrWritesRefused is matched by a *WindowError whose step failed for a
+// reason retrying cannot fix: the kernel refused a code write (EPERM or
+// EACCES from mprotect or from pwrite to /proc/self/mem) or the core sync
+// (EPERM or ENOSYS from membarrier), as under a seccomp filter, a
+// memory-deny-write-execute policy (prctl PR_SET_MDWE) or a security
+// module installed after Init. Patching is over for this process; the
+// caller must fall back to what the sites hold now (Current).
+var ErrWritesRefused = errors.New("patch: the kernel now refuses to let this process patch its code")
+
+// permanent reports whether errno e at step is a refusal retrying cannot
+// fix (see ErrWritesRefused).
+func permanent(step string, e error) bool {
+	switch step {
+	case "sync1", "sync2", "sync3":
+		return errors.Is(e, syscall.EPERM) || errors.Is(e, syscall.ENOSYS)
+	}
+	return errors.Is(e, syscall.EPERM) || errors.Is(e, syscall.EACCES)
+}
 
 // UnavailableError says what is missing for live patching.
 type UnavailableError struct {
@@ -59,6 +80,17 @@ type WindowError struct {
 
 // Error says which step failed, whether the batch committed, and what to do.
 func (e *WindowError) Error() string {
+	if permanent(e.Step, e.Err) {
+		what := "switch undone before its commit point, nothing changed"
+		if e.Committed {
+			what = "switch committed, the sites still holding INT3 run the new variants through the trap handler"
+		}
+		op := "code write"
+		if strings.HasPrefix(e.Step, "sync") {
+			op = "membarrier SYNC_CORE"
+		}
+		return fmt.Sprintf("patch: step %s (%s) failed: %v: the kernel now refuses this process's code writes or core syncs (a seccomp filter, prctl PR_SET_MDWE, a security module?), which retrying cannot fix; %s", e.Step, op, e.Err, what)
+	}
 	if e.Committed {
 		return fmt.Sprintf("patch: switch committed, but step %s failed: %v; the sites still holding INT3 run the new variants through the trap handler; retry the switch to finish them", e.Step, e.Err)
 	}
@@ -68,9 +100,11 @@ func (e *WindowError) Error() string {
 // Unwrap returns the cause.
 func (e *WindowError) Unwrap() error { return e.Err }
 
-// Is matches ErrNotCommitted or ErrRollForward.
+// Is matches ErrNotCommitted or ErrRollForward, and ErrWritesRefused when
+// the cause is one retrying cannot fix.
 func (e *WindowError) Is(target error) bool {
-	return (target == ErrNotCommitted && !e.Committed) || (target == ErrRollForward && e.Committed)
+	return (target == ErrNotCommitted && !e.Committed) || (target == ErrRollForward && e.Committed) ||
+		(target == ErrWritesRefused && permanent(e.Step, e.Err))
 }
 
 // ErrSigBlocked is matched by a *SigBlockedError: a thread of the process

@@ -60,6 +60,16 @@ func pickWriter(sites []*asm.Site) error {
 	if err := checkTextProt(sites); err != nil {
 		return errors.Join(procErr, err)
 	}
+	// Prove the writer, as for procmem: rewrite a site's own first byte
+	// (the same byte: harmless while other threads run it). Under a
+	// memory-deny-write-execute policy (prctl PR_SET_MDWE) the kernel
+	// refuses the RWX mprotect, and every switch would fail.
+	if len(sites) > 0 {
+		s := sites[0]
+		if e := mprotectWrite(s.Addr(), s.Live()[:1]); e != 0 {
+			return errors.Join(procErr, fmt.Errorf("mprotect writer: rewriting site %s's first byte in place: mprotect: %w (a memory-deny-write-execute policy, prctl PR_SET_MDWE, refuses writable+executable pages)", s.Name(), e))
+		}
+	}
 	writer = writerMprotect
 	return nil
 }
