@@ -3,13 +3,18 @@
 package pvlock
 
 import (
+	"bufio"
 	"bytes"
+	"debug/elf"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -243,4 +248,162 @@ func TestSeccompDeniesMembarrierNative(t *testing.T) {
 		t.Fatalf("membarrier denied after start, sites native: want every switch refused for good and status saying so, got %d ok, %d failed (%d disabled):\n%s", ok, failed, disabled, r.out)
 	}
 	t.Logf("status: %s", st)
+}
+
+// tracefs returns the tracefs directory with uprobe_events, mounting
+// tracefs at /sys/kernel/tracing if nothing is mounted there, or "" with
+// the reason it is unavailable.
+func tracefs() (string, string) {
+	for _, d := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+		if _, err := os.Stat(filepath.Join(d, "uprobe_events")); err == nil {
+			return d, ""
+		}
+	}
+	d := "/sys/kernel/tracing"
+	if err := syscall.Mount("nodev", d, "tracefs", 0, ""); err != nil {
+		return "", fmt.Sprintf("no uprobe_events under /sys/kernel/tracing or /sys/kernel/debug/tracing, and mounting tracefs failed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d, "uprobe_events")); err != nil {
+		return "", fmt.Sprintf("tracefs has no uprobe_events (kernel without CONFIG_UPROBE_EVENTS?): %v", err)
+	}
+	return d, ""
+}
+
+// fileOffset returns the offset in the ELF file prog of the code at
+// virtual address addr (Go binaries are not position-independent by
+// default, so the address the program printed is the link address).
+func fileOffset(prog string, addr uint64) (uint64, error) {
+	f, err := elf.Open(prog)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && addr >= p.Vaddr && addr < p.Vaddr+p.Filesz {
+			return addr - p.Vaddr + p.Off, nil
+		}
+	}
+	return 0, fmt.Errorf("%#x is in no executable segment of %s", addr, prog)
+}
+
+func appendFile(path, line string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(line + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// TestUprobeOnSlowEntry places a real uprobe on the lockSlowEntry site of
+// a running process whose sites hold the native variants. The kernel then
+// runs the instruction of the binary file (the paravirt JMP) at every
+// contended Lock: the contending goroutines must still finish in bounded
+// time (they used to livelock), and a switch must be refused with an
+// error that names the breakpoint as the likely cause, not the build.
+func TestUprobeOnSlowEntry(t *testing.T) {
+	dir, why := tracefs()
+	if dir == "" {
+		t.Skip("uprobes unavailable: " + why)
+	}
+	prog := buildNeighbour(t)
+	cmd := exec.Command(prog, "-wait", "-every", "0", "-dur", "500ms", "-watchdog", "10s")
+	cmd.Env = neighbourEnv("PVLOCK_MODE=native")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Read the output in the background; the first line is the sites.
+	var out bytes.Buffer
+	first := make(chan string, 1)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if out.Len() == 0 {
+				first <- sc.Text()
+			}
+			out.WriteString(sc.Text() + "\n")
+		}
+		close(first)
+	}()
+	var sites string
+	select {
+	case sites = <-first:
+	case <-time.After(time.Minute):
+	}
+	if sites == "" {
+		t.Fatalf("no site addresses from %s", prog)
+	}
+	var addr uint64
+	for _, f := range strings.Fields(strings.Trim(strings.TrimPrefix(sites, "sites "), "[]\n")) {
+		if v, ok := strings.CutPrefix(f, "lockSlowEntry="); ok {
+			addr, _ = strconv.ParseUint(strings.TrimPrefix(v, "0x"), 16, 64)
+		}
+	}
+	off, err := fileOffset(prog, addr)
+	if addr == 0 || err != nil {
+		t.Fatalf("no file offset for lockSlowEntry (%q): %v", sites, err)
+	}
+	group := fmt.Sprintf("pvswitch_test_%d", os.Getpid())
+	events := filepath.Join(dir, "uprobe_events")
+	if err := appendFile(events, fmt.Sprintf("p:%s/slowentry %s:%#x", group, prog, off)); err != nil {
+		t.Skipf("cannot add a uprobe (%s): %v", events, err)
+	}
+	enable := filepath.Join(dir, "events", group, "slowentry", "enable")
+	defer func() {
+		// The process must be gone first: removing the uprobe from a
+		// live process writes the file's bytes back over the site.
+		cmd.Process.Kill()
+		appendFile(enable, "0")
+		if err := appendFile(events, "-:"+group+"/slowentry"); err != nil {
+			t.Errorf("removing the uprobe: %v", err)
+		}
+	}()
+	if err := os.WriteFile(enable, []byte("1\n"), 0); err != nil {
+		t.Fatalf("enabling the uprobe: %v", err)
+	}
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-copied:
+	case <-time.After(time.Minute):
+		t.Fatalf("no exit within a minute (a hang)")
+	}
+	err = cmd.Wait()
+	r := parseReport(out.Bytes())
+	if strings.Contains(r.out, "LIVELOCK") || err != nil || !strings.HasPrefix(r.get("DONE"), "true") {
+		t.Fatalf("contending goroutines under a uprobe on lockSlowEntry: %v\n%s", err, r.out)
+	}
+	msg := r.get("switch-error")
+	if !strings.Contains(msg, "pvlock.lockSlowEntry") || !strings.Contains(msg, "uprobe") || strings.Contains(msg, "go generate") || strings.Contains(msg, "rebuild") {
+		t.Fatalf("switch with a uprobe on the site: want a refusal naming the site and a uprobe, not the build; got %q\n%s", msg, r.out)
+	}
+	// uprobe_profile: "<file> <event> <hits> <misses>" per uprobe.
+	hits := -1
+	if b, err := os.ReadFile(filepath.Join(dir, "uprobe_profile")); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == prog && f[1] == "slowentry" {
+				hits, _ = strconv.Atoi(f[2])
+			}
+		}
+	}
+	if hits == 0 {
+		t.Fatalf("the uprobe was never hit: no contended Lock reached lockSlowEntry, the test proved nothing\n%s", r.out)
+	}
+	t.Logf("uprobe hits: %d (-1: unknown); refused: %s", hits, msg)
 }

@@ -14,18 +14,35 @@ import (
 var ErrMismatch = errors.New("asm: site bytes do not match a declared variant")
 
 // MismatchError reports a site whose bytes are not exactly one declared
-// variant that decodes as declared. It names the site and the bytes.
+// variant that decodes as declared. It names the site, the bytes found and
+// the likely cause: the build only if the binary itself does not hold what
+// its declarations say (Build); otherwise something outside the program
+// changed the code since it was verified at start.
 type MismatchError struct {
 	Site   string // full site name, e.g. "pvlock.release"
 	Addr   uintptr
 	Bytes  []byte // the bytes found
 	Reason string
+	// Build is set when the bytes were checked at bind time against the
+	// declarations and did not match: stale generated code. It is not
+	// set for a site whose bytes changed after start, nor for one that
+	// held a breakpoint (0xCC over variant 0's first byte) at start.
+	Build bool
 }
 
-// Error names the site, its address and the bytes, and says what to do.
+// Error names the site, its address and the bytes, and says what most
+// likely put them there and what to do.
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("asm: site %s at %#x holds % x: %s; rebuild after `go generate ./...` and do not patch this site",
-		e.Site, e.Addr, e.Bytes, e.Reason)
+	var cause string
+	switch {
+	case e.Build:
+		cause = "the binary does not hold what the site's declaration says: rebuild after `go generate ./...`; this site is not patched"
+	case len(e.Bytes) > 0 && e.Bytes[0] == 0xCC:
+		cause = "INT3 (0xCC) on its first byte where no switch left one: a uprobe (tracefs uprobe_events, perf probe, bpftrace) or a debugger's breakpoint is on this site; remove it, then retry; the site is not patched meanwhile"
+	default:
+		cause = "another tool rewrote this code after start (a debugger, a live patcher; removing a uprobe puts back the bytes of the binary file): the site is not patched; restart the process to patch it again"
+	}
+	return fmt.Sprintf("asm: site %s at %#x holds % x: %s; %s", e.Site, e.Addr, e.Bytes, e.Reason, cause)
 }
 
 // Is makes errors.Is(err, ErrMismatch) true.
@@ -89,7 +106,7 @@ func (s *Site) bind() error {
 	for i := range d.Pre {
 		inst, err := x86asm.Decode(text(s.fn+off, 15), 64)
 		if err != nil {
-			return &MismatchError{Site: d.FullName(), Addr: s.fn + off, Bytes: readText(s.fn+off, 8), Reason: fmt.Sprintf("preamble instruction %d does not decode: %v", i, err)}
+			return &MismatchError{Site: d.FullName(), Addr: s.fn + off, Bytes: readText(s.fn+off, 8), Reason: fmt.Sprintf("preamble instruction %d does not decode: %v", i, err), Build: true}
 		}
 		off += uintptr(inst.Len)
 	}
@@ -114,13 +131,16 @@ func (s *Site) bind() error {
 			b[o], b[o+1], b[o+2], b[o+3] = byte(r), byte(r>>8), byte(r>>16), byte(r>>24)
 		}
 		if err := CheckInst(d, i, b, s.addr, s.targets[i]); err != nil {
-			return &MismatchError{Site: d.FullName(), Addr: s.addr, Bytes: b, Reason: err.Error()}
+			return &MismatchError{Site: d.FullName(), Addr: s.addr, Bytes: b, Reason: err.Error(), Build: true}
 		}
 		s.nbytes++
 	}
 	// The binary must start with variant 0 exactly.
-	if v0 := s.Bytes(0); string(text(s.addr, d.Len)) != string(v0) {
-		return &MismatchError{Site: d.FullName(), Addr: s.addr, Bytes: s.Live(), Reason: fmt.Sprintf("not variant 0 (% x) at start", v0)}
+	// A breakpoint over variant 0's first byte (a uprobe registered before
+	// the program started, a debugger's) is not the build's fault.
+	if v0, live := s.Bytes(0), s.Live(); string(live) != string(v0) {
+		bp := live[0] == 0xCC && string(live[1:]) == string(v0[1:])
+		return &MismatchError{Site: d.FullName(), Addr: s.addr, Bytes: live, Reason: fmt.Sprintf("not variant 0 (% x) at start", v0), Build: !bp}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ package asm_test
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/pvswitch/pvswitch/internal/asm"
@@ -66,5 +67,35 @@ func TestBindRefusesForeignBytes(t *testing.T) {
 	s = asm.Bind(&j, testsite.CountSite.Func(), []uintptr{testsite.CountSite.Target(1), testsite.CountSite.Target(0)})
 	if !errors.Is(s.Err(), asm.ErrMismatch) {
 		t.Fatalf("Bind with swapped targets: Err = %v", s.Err())
+	}
+}
+
+// TestMismatchBlamesTheRightCause: bytes that changed after start are not
+// blamed on the build. An INT3 over a variant's first byte names a uprobe
+// or a debugger breakpoint; other foreign bytes name another tool; only a
+// binary that does not hold its declared variant 0 at bind time says to
+// rebuild.
+func TestMismatchBlamesTheRightCause(t *testing.T) {
+	s := testsite.FlagSite
+	bp := append([]byte{0xCC}, s.Bytes(1)[1:]...)
+	_, err := s.Match(bp)
+	var me *asm.MismatchError
+	if !errors.As(err, &me) || me.Build || !strings.Contains(err.Error(), "uprobe") || strings.Contains(err.Error(), "go generate") || !strings.Contains(err.Error(), "cc") {
+		t.Fatalf("INT3 over a variant: %v", err)
+	}
+	foreign := append([]byte(nil), s.Bytes(0)...)
+	foreign[len(foreign)-1] ^= 0x55
+	_, err = s.Match(foreign)
+	if !errors.As(err, &me) || me.Build || !strings.Contains(err.Error(), "another tool") || strings.Contains(err.Error(), "go generate") {
+		t.Fatalf("foreign bytes: %v", err)
+	}
+	d := testsite.FlagSite.Decl()
+	d.Name = "FlagStale"
+	d.Variants = append([]asm.Variant(nil), d.Variants...)
+	d.Variants[0].Imm = 9
+	d.Variants[0].Bytes = []byte{0xc6, 0x44, 0x27, 0x00, 0x09}
+	stale := asm.Bind(&d, testsite.FlagSite.Func(), []uintptr{0, 0})
+	if !errors.As(stale.Err(), &me) || !me.Build || !strings.Contains(stale.Err().Error(), "go generate") {
+		t.Fatalf("stale declaration at bind: %v", stale.Err())
 	}
 }

@@ -1,6 +1,7 @@
 // Command neighbour runs contending SpinLocks while it switches the mode
 // back to back, under whatever neighbour the test that runs it set up: a
-// debugger (gdb), a uprobe on a lock-op site, a memory-deny-write-execute
+// debugger (gdb), a uprobe on a lock-op site (-wait: placed once the sites
+// are printed), a memory-deny-write-execute
 // policy (-mdwe), or a seccomp filter that denies membarrier after start
 // (-seccomp). pvlock/neighbours_linux_test.go builds and runs it and reads
 // its report from stdout, one "key value" line each:
@@ -18,6 +19,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -42,6 +44,7 @@ var (
 	doSec    = flag.Bool("seccomp", false, "install a seccomp filter denying membarrier (EPERM) before switching")
 	doMDWE   = flag.Bool("mdwe", false, "set PR_SET_MDWE(PR_MDWE_REFUSE_EXEC_GAIN) and re-execute without -mdwe")
 	onlySite = flag.Bool("sites", false, "print the site addresses and exit")
+	wait     = flag.Bool("wait", false, "after printing the site addresses, wait for a line on stdin before contending")
 )
 
 func main() {
@@ -56,6 +59,9 @@ func main() {
 	fmt.Println("sites", addrs)
 	if *onlySite {
 		return
+	}
+	if *wait {
+		bufio.NewReader(os.Stdin).ReadString('\n')
 	}
 	if *doSec {
 		if err := denyMembarrier(); err != nil {
