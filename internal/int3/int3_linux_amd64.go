@@ -196,6 +196,20 @@ func Check() error {
 	return nil
 }
 
+// Owned reports whether our handler is the installed SIGTRAP handler
+// (false before Install): one raw rt_sigaction query, nothing allocated,
+// so the patcher can ask inside its pinned window, at every step.
+func Owned() bool {
+	if !installed.Load() {
+		return false
+	}
+	var cur Sigaction
+	if RtSigaction(sigTrap, nil, &cur) != 0 {
+		return false
+	}
+	return cur.Handler == handlerAddr()
+}
+
 // Site is a site registered with the handler. Its emulation descriptors are
 // fixed at registration; which of them a trap uses is selected by
 // Prepare and Commit.

@@ -39,3 +39,6 @@ func WaitHandlers() {}
 
 // Rewound returns 0 on this platform.
 func Rewound() uint64 { return 0 }
+
+// Owned returns false on this platform.
+func Owned() bool { return false }

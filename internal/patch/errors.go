@@ -73,13 +73,19 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 // whether the batch was committed (ErrRollForward) or undone
 // (ErrNotCommitted).
 type WindowError struct {
-	Step      string // "int3", "sync1", "tails", "sync2", "first", "sync3", "restore"
+	Step      string // "int3", "sync1", "tails", "sync2", "first", "sync3", "restore", or "handler" (SIGTRAP's handler replaced)
 	Committed bool
 	Err       error
 }
 
 // Error says which step failed, whether the batch committed, and what to do.
 func (e *WindowError) Error() string {
+	if e.Step == "handler" {
+		if e.Committed {
+			return fmt.Sprintf("patch: switch committed and finished, but SIGTRAP's handler was replaced during the window (a thread that trapped on a site meanwhile went to the foreign handler): %v", e.Err)
+		}
+		return fmt.Sprintf("patch: SIGTRAP's handler was replaced during the window: switch undone before its commit point, nothing changed: %v", e.Err)
+	}
 	if permanent(e.Step, e.Err) {
 		what := "switch undone before its commit point, nothing changed"
 		if e.Committed {

@@ -14,6 +14,7 @@ var (
 	armed = map[*asm.Site]bool{} // sites left with INT3 by a failed roll-forward
 
 	switches, aborted, lastWindow, maxWindow atomic.Int64
+	maxCheckGap, maxCheckToEnd               atomic.Int64
 )
 
 // Stats are the patcher's counters.
@@ -25,6 +26,11 @@ type Stats struct {
 	Mechanism  string        // Mechanism()
 	InFlight   int64         // trap handlers running now
 	Armed      int           // sites left on INT3 by a failed roll-forward (switch them again to finish)
+	// MaxCheckGap is the longest stretch of a window between two checks
+	// that the SIGTRAP handler is still ours, and MaxCheckToEnd the
+	// longest from a window's last check to its end: a handler installed
+	// over ours within such a stretch is not seen by that window.
+	MaxCheckGap, MaxCheckToEnd time.Duration
 }
 
 // ReadStats returns the current counters.
@@ -45,6 +51,9 @@ func ReadStats() Stats {
 		MaxWindow:  time.Duration(maxWindow.Load()),
 		Mechanism:  Mechanism(),
 		InFlight:   int3.InFlight(),
+
+		MaxCheckGap:   time.Duration(maxCheckGap.Load()),
+		MaxCheckToEnd: time.Duration(maxCheckToEnd.Load()),
 	}
 }
 
@@ -55,6 +64,23 @@ func recordWindow(d time.Duration) {
 	for {
 		m := maxWindow.Load()
 		if int64(d) <= m || maxWindow.CompareAndSwap(m, int64(d)) {
+			return
+		}
+	}
+}
+
+// recordExposure records a window's longest stretch between two ownership
+// checks of the SIGTRAP handler and its stretch from the last one to its
+// end.
+func recordExposure(gap, toEnd time.Duration) {
+	storeMax(&maxCheckGap, gap)
+	storeMax(&maxCheckToEnd, toEnd)
+}
+
+func storeMax(m *atomic.Int64, d time.Duration) {
+	for {
+		v := m.Load()
+		if int64(d) <= v || m.CompareAndSwap(v, int64(d)) {
 			return
 		}
 	}

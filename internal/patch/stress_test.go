@@ -148,6 +148,7 @@ func TestStressFlip(t *testing.T) {
 	st := patch.ReadStats()
 	t.Logf("%d flips in %v (%v/flip), %d site executions, %d emulated traps, last window %v, max %v, writer %s",
 		flips, elapsed, elapsed/time.Duration(flips), uint64(len(sites))*total, traps, st.LastWindow, st.MaxWindow, st.Mechanism)
+	t.Logf("SIGTRAP handler unchecked: longest stretch between two checks %v, longest from the last check to a window's end %v", st.MaxCheckGap, st.MaxCheckToEnd)
 	mustSwitch(t, 0, sites...)
 }
 

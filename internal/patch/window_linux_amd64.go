@@ -53,11 +53,15 @@ func window(ops []op) error {
 
 	procPin()
 	start := time.Now()
+	own := ownership{last: start}
 	for i := range ops {
 		ops[i].r.Prepare(ops[i].old, ops[i].new, gen)
 	}
-	// 2. INT3 everywhere.
+	// 2. INT3 everywhere, if the handler is still ours.
 	for i := range ops {
+		if !own.check() {
+			break
+		}
 		if e := write(ops[i].site.Addr(), int3Byte[:], "int3", i); e != 0 {
 			failStep, failErr = "int3", e
 			break
@@ -72,7 +76,11 @@ func window(ops []op) error {
 	if failErr == 0 {
 		armedHook()
 	}
-	if failErr != 0 {
+	// The last check before the commit: after it there is no going back.
+	if failErr == 0 {
+		own.check()
+	}
+	if failErr != 0 || own.lost {
 		// Undo: descriptors back to old for good, old first bytes back.
 		for i := range ops {
 			ops[i].r.Prepare(ops[i].old, ops[i].old, gen)
@@ -94,7 +102,13 @@ func window(ops []op) error {
 				armed[ops[i].site] = true // still correct: the handler emulates the old variant
 			}
 		}
-		err := &WindowError{Step: failStep, Err: failErr}
+		recordExposure(own.maxGap, time.Since(own.last))
+		var err *WindowError
+		if own.lost {
+			err = &WindowError{Step: "handler", Err: int3.ErrReplaced}
+		} else {
+			err = &WindowError{Step: failStep, Err: failErr}
+		}
 		if restoreFailed {
 			return errors.Join(err, &WindowError{Step: "restore", Err: errors.New("some old first bytes could not be restored; those sites stay on INT3 running the old variant")})
 		}
@@ -115,6 +129,9 @@ func window(ops []op) error {
 			failStep, failErr = "sync2", e
 		}
 	}
+	// After the commit a lost handler cannot be answered by undoing; the
+	// fastest way out is to finish, so the checks only record it.
+	own.check()
 	// 5. First bytes.
 	if failErr == 0 {
 		for i := range ops {
@@ -129,12 +146,14 @@ func window(ops []op) error {
 			failStep, failErr = "sync3", e
 		}
 	}
+	own.check()
 	// 6. Wait out handlers that may hold an old descriptor.
 	waitHandlers()
-	d := time.Since(start)
+	end := time.Now()
 	procUnpin()
 
-	recordWindow(d)
+	recordWindow(end.Sub(start))
+	recordExposure(own.maxGap, end.Sub(own.last))
 	for i := range ops {
 		s := ops[i].site
 		if b := s.Live(); bytes.Equal(b, ops[i].newBytes) {
@@ -146,7 +165,37 @@ func window(ops []op) error {
 	if failErr != 0 {
 		return &WindowError{Step: failStep, Committed: committed, Err: failErr}
 	}
+	if own.lost {
+		return &WindowError{Step: "handler", Committed: true, Err: int3.ErrReplaced}
+	}
 	return nil
+}
+
+// ownership tracks, inside one window, the checks that int3's handler is
+// still the installed SIGTRAP handler (int3.Owned: one raw rt_sigaction
+// query, nothing allocated): whether one failed, when the last one ran,
+// and the longest stretch between two of them. A handler installed over
+// ours between two checks, while INT3 is armed, sends a thread that traps
+// meanwhile to the foreign handler: that stretch cannot be defended, only
+// kept short and measured (Stats.MaxCheckGap, Stats.MaxCheckToEnd).
+type ownership struct {
+	last   time.Time
+	maxGap time.Duration
+	lost   bool
+}
+
+// check queries the installed handler and reports whether it is still
+// ours (false from the first failure on).
+func (o *ownership) check() bool {
+	if !o.lost && !int3.Owned() {
+		o.lost = true
+	}
+	now := time.Now()
+	if d := now.Sub(o.last); d > o.maxGap {
+		o.maxGap = d
+	}
+	o.last = now
+	return !o.lost
 }
 
 var int3Byte = [1]byte{opInt3}
