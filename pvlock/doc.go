@@ -94,6 +94,47 @@
 // Unlock keeps the paravirt release, which is correct in both modes;
 // ReadStatus and a log line at start say so.
 //
+// # Neighbours
+//
+// A process that switches shares its code with tools that may touch it:
+//
+//   - Debuggers. Switch refuses while a tracer is attached (TracerPid), with
+//     an error saying how to allow it: PVSWITCH_ALLOW_TRACER=1, and make
+//     the debugger pass SIGTRAP without stopping. For gdb:
+//
+//     PVSWITCH_ALLOW_TRACER=1 gdb -ex 'handle SIGTRAP nostop noprint pass' -ex run --args ./prog
+//
+//     With gdb's default for SIGTRAP (stop, do not pass), a thread that hit
+//     a switch's INT3 dies with SIGILL when continued.
+//
+//   - Uprobes (perf probe, bpftrace, tracefs uprobe_events). A uprobe on
+//     pvlock.release or pvlock.lockSlowEntry makes the kernel run the
+//     instruction of the binary file there (the paravirt variant), which
+//     the lock tolerates in either mode; Switch refuses while the uprobe
+//     is there, naming it. Do not remove such a uprobe from a running
+//     process that switched to native: the kernel puts back the file's
+//     first byte over the native store. Put uprobes elsewhere.
+//
+//   - cgo and signal masks. A thread that blocks SIGTRAP is killed by the
+//     kernel if it runs a lock op during a switch; Switch refuses while a
+//     thread blocks it, naming the thread (tid and name). C code must not
+//     leave SIGTRAP blocked on a thread that returns to Go or calls into
+//     Go, and must not block every signal around a call into Go. A thread
+//     that blocks SIGTRAP only after Switch checked is not seen.
+//
+//   - Hardened kernels. Where code cannot be written (no /proc/self/mem
+//     writes and a memory-deny-write-execute policy, prctl PR_SET_MDWE; a
+//     seccomp filter denying membarrier), pvlock uses the dispatch
+//     fallback from the start. If writes become impossible later, a switch
+//     moves to dispatch when the sites hold the paravirt variants, and one
+//     log line and ReadStatus say why; if they hold the native variants,
+//     the process stays native and every Switch returns an error matching
+//     ErrSwitchDisabled, also in ReadStatus().Why.
+//
+//   - Do not install a SIGTRAP handler (signal.Notify(SIGTRAP) is fine):
+//     Switch refuses while the handler is not pvswitch's, and a handler
+//     installed during a switch's window kills a thread that traps there.
+//
 // # Misuse
 //
 // Unlocking an unlocked SpinLock is a fatal error naming pvlock under the

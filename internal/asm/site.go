@@ -40,7 +40,7 @@ func (e *MismatchError) Error() string {
 	case len(e.Bytes) > 0 && e.Bytes[0] == 0xCC:
 		cause = "INT3 (0xCC) on its first byte where no switch left one: a uprobe (tracefs uprobe_events, perf probe, bpftrace) or a debugger's breakpoint is on this site; remove it, then retry; the site is not patched meanwhile"
 	default:
-		cause = "another tool rewrote this code after start (a debugger, a live patcher; removing a uprobe puts back the bytes of the binary file): the site is not patched; restart the process to patch it again"
+		cause = "another tool rewrote this code after start (a debugger, a live patcher; removing a uprobe puts back the first byte of the binary file's instruction): the site is not patched; restart the process to patch it again"
 	}
 	return fmt.Sprintf("asm: site %s at %#x holds % x: %s; %s", e.Site, e.Addr, e.Bytes, e.Reason, cause)
 }

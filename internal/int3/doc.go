@@ -36,6 +36,12 @@
 //     site, never both (that would run a release twice).
 //   - Runtime.Breakpoint and every other foreign SIGTRAP reach the Go
 //     runtime exactly as before ("SIGTRAP: trace trap").
+//   - Owned tells, with one raw rt_sigaction query and no allocation,
+//     whether the handler is still the installed one; package patch asks
+//     at every step of its pinned window.
+//   - A thread that blocks SIGTRAP cannot be helped: the kernel kills the
+//     process on its INT3 without running any handler. Package patch
+//     refuses to switch while one does.
 //
 // # Debuggers: the rewound PC
 //

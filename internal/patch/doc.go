@@ -22,9 +22,12 @@
 // # The window
 //
 // Switch verifies every site (its live bytes are exactly the variant the
-// handler says is current, else an *asm.MismatchError), checks that int3's
-// handler is still installed and that no tracer is attached, sorts the
-// batch by address, then runs one short window pinned to its P
+// handler says is current, else an *asm.MismatchError naming the likely
+// cause: 0xCC where no switch left one is a uprobe or a debugger's
+// breakpoint, other bytes another tool; only bytes wrong at bind time
+// blame the build), checks that int3's handler is still installed, that no
+// tracer is attached and that no thread blocks SIGTRAP, sorts the batch by
+// address, then runs one short window pinned to its P
 // (runtime.procPin) with raw syscalls only (a blocking syscall while
 // pinned is a fatal "stopm holding locks"):
 //
@@ -35,6 +38,18 @@
 //	5 first      first byte of every new variant        ; SYNC_CORE
 //	6 drain      wait until no trap handler that may hold an old descriptor
 //	             runs (int3.WaitHandlers: raw sched_yield between checks)
+//
+// Before every INT3 write of step 2 and once more just before the commit,
+// the window checks that int3's handler is still the installed SIGTRAP
+// handler (int3.Owned: one raw rt_sigaction query); if it is not, it
+// undoes the batch (a *WindowError at step "handler", matching
+// ErrNotCommitted and int3.ErrReplaced). After the commit it checks again
+// after steps 4 and 5, only to report it (Step "handler", Committed):
+// finishing is the fastest way to take the INT3s away. A handler installed
+// over ours between two checks cannot be defended: a thread that traps in
+// that stretch goes to the foreign handler (and the Go runtime's would
+// crash with "SIGTRAP: trace trap"). Stats.MaxCheckGap and MaxCheckToEnd
+// measure the stretches; see Measured.
 //
 // SYNC_CORE is membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE),
 // registered once by Init. Nothing else is waited for inside the window:
@@ -57,9 +72,34 @@
 //     mprotect, the "mprotect" writer makes the page RWX for one write and
 //     restores R-X at once; PROT_EXEC is never dropped from a page other
 //     threads may run.
+//   - The mprotect writer proves itself at Init as procmem does, by
+//     rewriting a site's own first byte: under a memory-deny-write-execute
+//     policy (prctl PR_SET_MDWE) its RWX mprotect fails there, and Init
+//     fails instead of every later switch.
+//   - A window step that fails for a reason retrying cannot fix (EPERM or
+//     EACCES from a write, EPERM or ENOSYS from membarrier: a seccomp
+//     filter, PR_SET_MDWE or a security module installed after Init) gives
+//     a *WindowError that also matches ErrWritesRefused and says so instead
+//     of "retry later". patch does not remember it; the caller decides
+//     (package pvlock falls back to dispatch if its release site holds the
+//     paravirt variant, and otherwise disables switching for good).
 //   - While a tracer is attached (TracerPid in /proc/self/status) Switch
 //     refuses with ErrTracer unless AllowTracer(true) or
-//     PVSWITCH_ALLOW_TRACER=1.
+//     PVSWITCH_ALLOW_TRACER=1. A debugger that is allowed must pass
+//     SIGTRAP on without stopping (gdb: handle SIGTRAP nostop noprint
+//     pass); gdb rewinds the PC of the trap to the INT3 byte first, which
+//     the handler recognizes (package int3). With gdb's default (stop, no
+//     pass), a continued thread resumes inside the site's instruction and
+//     dies with SIGILL: nothing in the process runs in between.
+//   - A uprobe on a site makes the kernel run the instruction of the
+//     binary file (variant 0) at that site, whatever was patched there;
+//     Switch refuses the site while the uprobe's 0xCC is there, and
+//     removing the uprobe writes the first byte of the file's instruction
+//     back (the next Switch refuses the site as rewritten by another tool;
+//     if the live variant starts with another byte, the site now holds a
+//     hybrid that must never run). The site's owner must tolerate variant
+//     0 running at any time (pvlock does), and nobody should remove a
+//     uprobe from a site of a running process that switched it.
 //   - Before it arms anything, Switch reads every thread's blocked set
 //     (SigBlk in /proc/self/task/*/status) and refuses with a
 //     *SigBlockedError (ErrSigBlocked) naming the thread (tid and comm)
@@ -107,6 +147,9 @@
 //	membarrier SYNC_CORE                              0.64 us other CPU idle, 10-13 us other CPU running our thread
 //	Switch latency, 8 goroutines running the sites    1 site 65-74 us, 8: 102-116 us, 64: 0.36-0.39 ms, 512: 2.35 ms
 //	  max pinned window seen: 2-21 ms (the OS preempts the pinned thread: 8 runners on 2 CPUs)
+//	SIGTRAP handler unchecked (Stats.MaxCheckGap, MaxCheckToEnd): a 4-site batch, light load: 80-230 us between
+//	  two checks, 45-205 us from the last check to the window's end; TestStressFlip (8 runners, the OS preempts
+//	  the pinned thread): 8.2 ms between two checks, 1.7 ms to the end
 //	stress: 100,000 flips of 7 sites under 8 runners  11.0 s (110 us per flip; was 94 us for 4 sites; ~200 us with
 //	  another test binary running), with GC churn and a CPU profile; ~1,080,000 emulated traps (140,000-160,000 on
 //	  each of the 6- and 9-byte sites with DS-padded JMP/CALL), exact counts; -race: 216 us per flip

@@ -17,7 +17,7 @@ var (
 	// on our INT3 traps and by default does not pass SIGTRAP on, and one
 	// that restores the byte it saved under its own breakpoint would undo a
 	// patch.
-	ErrTracer = errors.New("patch: a tracer is attached (TracerPid in /proc/self/status); a debugger stops on our INT3 traps and by default does not pass SIGTRAP on, and one that restores its saved byte undoes a patch: detach it, or allow it with patch.AllowTracer(true) or PVSWITCH_ALLOW_TRACER=1 (then tell the debugger to pass SIGTRAP, e.g. gdb: handle SIGTRAP nostop noprint pass)")
+	ErrTracer = errors.New("patch: a tracer is attached (TracerPid in /proc/self/status); a debugger stops on our INT3 traps and by default does not pass SIGTRAP on (gdb then resumes the thread inside the site's instruction: SIGILL), and one that restores its saved byte undoes a patch: detach it, or allow it with patch.AllowTracer(true) or PVSWITCH_ALLOW_TRACER=1 and tell the debugger to pass SIGTRAP without stopping (gdb: handle SIGTRAP nostop noprint pass)")
 
 	// ErrVariant: a variant index out of range for its site.
 	ErrVariant = errors.New("patch: variant index out of range")
