@@ -29,3 +29,13 @@ func RawWrite(addr uintptr, b []byte) syscall.Errno { return write(addr, b, "raw
 
 // SyncCore runs membarrier SYNC_CORE.
 func SyncCore() syscall.Errno { return syncCore("bench") }
+
+// BlocksTrap classifies a SigBlk set as checkSigMask does.
+func BlocksTrap(blk uint64) bool { return blocksTrap(blk) }
+
+// CheckSigMask runs Switch's signal-mask check (serialized like Switch).
+func CheckSigMask() error {
+	mu.Lock()
+	defer mu.Unlock()
+	return checkSigMask()
+}

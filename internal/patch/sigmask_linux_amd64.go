@@ -12,11 +12,13 @@ import (
 
 const (
 	sigTrapBit = 1 << (5 - 1) // SIGTRAP = 5; bit n-1 of a /proc signal set is signal n
-	// sigAllBlockable is a set holding every signal but SIGKILL and SIGSTOP,
-	// which cannot be blocked: what a Go thread shows while it runs a
-	// signal handler (the runtime's, or int3's; both block every signal),
-	// and before it started or while it exits.
-	sigAllBlockable = ^uint64(0) &^ (1<<(9-1) | 1<<(19-1))
+	// sigStdBlockable holds every standard signal (1..31) but SIGKILL and
+	// SIGSTOP, which cannot be blocked. A thread that blocks all of them
+	// is in one of the runtime's transient states: running a signal
+	// handler (the runtime's and int3's block every signal), created but
+	// not started (Go's clone and glibc's pthread_create block every
+	// signal but glibc's own 32 and 33), or exiting.
+	sigStdBlockable = uint64(1<<31-1) &^ (1<<(9-1) | 1<<(19-1))
 )
 
 // sigMaskRechecks and sigMaskRecheckDelay: a thread must be seen blocking
@@ -31,9 +33,9 @@ const (
 // it runs before the pinned window, never inside it: a thread that blocks
 // SIGTRAP after this check and then runs an armed site during the window
 // still kills the process (see the package doc). A thread that blocks
-// every signal is taken for one in the runtime's transient states
-// (running a signal handler, being created, exiting), which run no site,
-// and is not refused. Called with mu held; it allocates nothing unless it
+// every standard signal is taken for one in the runtime's transient
+// states (running a signal handler, being created, exiting), which run no
+// site, and is not refused. Called with mu held; it allocates nothing unless it
 // refuses.
 func checkSigMask() error {
 	n, err := blockingThreads(sigTids[:0])
@@ -117,7 +119,12 @@ func recheckThreads(tids []int) (int, error) {
 	return n, nil
 }
 
-func blocksTrap(blk uint64) bool { return blk&sigTrapBit != 0 && blk != sigAllBlockable }
+// blocksTrap reports whether a thread with blocked set blk blocks SIGTRAP
+// while it may run Go code: not a thread that blocks every standard
+// signal (see sigStdBlockable).
+func blocksTrap(blk uint64) bool {
+	return blk&sigTrapBit != 0 && blk&sigStdBlockable != sigStdBlockable
+}
 
 const atFDCWD = ^uintptr(99) // AT_FDCWD (-100)
 
