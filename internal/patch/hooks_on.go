@@ -2,27 +2,31 @@
 
 package patch
 
-import "syscall"
+import (
+	"sync/atomic"
+	"syscall"
+)
 
-// The test hooks of the window (build tag pvswitch_testhooks). Tests set
-// them between switches, never during one.
+// The test hooks of the window (build tag pvswitch_testhooks). Atomic, so
+// that a test may remove a hook while a window runs it (the window reads
+// each once per use).
 var (
-	inject    func(step string, i int) syscall.Errno
-	hookArmed func()
+	inject    atomic.Pointer[func(step string, i int) syscall.Errno]
+	hookArmed atomic.Pointer[func()]
 )
 
 // injected returns the error injected at step (for site i of the batch),
 // or 0.
 func injected(step string, i int) syscall.Errno {
-	if inject != nil {
-		return inject(step, i)
+	if f := inject.Load(); f != nil {
+		return (*f)(step, i)
 	}
 	return 0
 }
 
 func armedHook() {
-	if hookArmed != nil {
-		hookArmed()
+	if f := hookArmed.Load(); f != nil {
+		(*f)()
 	}
 }
 
@@ -31,7 +35,13 @@ func armedHook() {
 // "restore") with the index of the site in the sorted batch, and a
 // non-zero errno is returned as that step's failure. nil removes it.
 // Test hook: only in builds with the pvswitch_testhooks tag.
-func SetInject(f func(step string, i int) syscall.Errno) { inject = f }
+func SetInject(f func(step string, i int) syscall.Errno) {
+	if f == nil {
+		inject.Store(nil)
+		return
+	}
+	inject.Store(&f)
+}
 
 // SetArmedHook sets a function that runs inside the next switches'
 // windows once INT3 is on every site of the batch and every core is
@@ -42,4 +52,10 @@ func SetInject(f func(step string, i int) syscall.Errno) { inject = f }
 // to a P: it must not block or wait for a goroutine that needs this P
 // (yield with a raw sched_yield, bound every wait). Test hook: only in
 // builds with the pvswitch_testhooks tag.
-func SetArmedHook(f func()) { hookArmed = f }
+func SetArmedHook(f func()) {
+	if f == nil {
+		hookArmed.Store(nil)
+		return
+	}
+	hookArmed.Store(&f)
+}
