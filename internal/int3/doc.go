@@ -55,10 +55,11 @@
 // debugger stopped the thread before any handler ran, and a thread that
 // trapped on a site has not executed it. The two lookups cannot both hit,
 // since sites are at least 2 bytes long and never overlap. What the
-// rewound lookup would misread is a genuine INT3 instruction ending
-// exactly at a site; no generated code holds one (the byte before a site
-// is the end of a longer instruction or inter-function padding that is
-// never executed), and a debugger's own breakpoints are never passed on.
+// rewound lookup would misread is an INT3 executed at the byte just before
+// a site: no generated code holds one there (that byte ends a longer
+// instruction, or is inter-function padding, INT3 bytes Go's linker
+// places after a function's last instruction, which never run), and a
+// debugger handles its own breakpoints and does not pass their traps on.
 //
 // With plain "continue" (gdb's default: stop on SIGTRAP, do not pass it),
 // gdb resumes the thread after the INT3 without delivering the signal, in
