@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -59,35 +60,20 @@ func quantile(d []time.Duration, q float64) time.Duration {
 // mechanism is Patched.
 func sitesMode() Mode { return lockOps.mode() }
 
-// stuckDrain makes the drain of a switch from paravirt impossible, the one
-// way left to a correct program: more paravirt waiters asleep on one lock
-// than the sleeper registry holds, so that a switch cannot wake the last
-// ones. The process must be in paravirt. It returns a function that lets
-// them all have the lock and waits until they have.
+// stuckDrain makes every switch's drain impossible until release: an op
+// counted in the barrier that never leaves, as a waiter would that a switch
+// cannot wake (one asleep beyond the sleeper registry, or one whose goroutine
+// the OS does not run). Real waiters that marked a word are woken and back
+// out (TestSwitchWaitsForParkedWaiter), so the tests of the bound and the
+// abort count one themselves.
 func stuckDrain(t *testing.T) (release func()) {
 	t.Helper()
-	if CurrentMode() != Paravirt {
-		t.Fatalf("stuckDrain in mode %v", CurrentMode())
+	tok, ok := sw.b.Enter(uint32(CurrentMode()))
+	if !ok {
+		t.Fatal("stuckDrain: the gate is closed")
 	}
-	before := ReadStats()
-	var l SpinLock
-	l.Lock()
-	const n = nSlots + 16
-	done := make(chan struct{}, n)
-	for range n {
-		go func() { l.Lock(); l.Unlock(); done <- struct{}{} }()
-	}
-	waitFor(t, "an untracked sleeper", func() bool {
-		return ReadStats().Sub(before).Untracked > 0 && sw.b.Active() > nSlots
-	})
-	return func() {
-		l.Unlock()
-		for range n {
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("a waiter of the stuck drain never got its lock")
-			}
-		}
-	}
+	var once sync.Once
+	release = func() { once.Do(func() { sw.b.Exit(tok) }) }
+	t.Cleanup(release) // also when the test fails before it releases
+	return release
 }

@@ -193,42 +193,44 @@ func TestSiteAheadOfMode(t *testing.T) {
 	}
 }
 
-// TestSwitchBusy: against a waiter that cannot drain (asleep beyond the
-// sleeper registry), Switch returns ErrBusy within its bound, the program
-// keeps running in the old mode, a caller whose context ends gives up, and
-// a later switch succeeds.
+// TestSwitchBusy: against an op that never drains, Switch returns ErrBusy
+// within its bound, the program keeps running in the old mode, a caller
+// whose context ends gives up, and a later switch succeeds.
 func TestSwitchBusy(t *testing.T) {
 	start := CurrentMode()
 	defer mustSwitch(t, start)
-	mustSwitch(t, Paravirt)
-	release := stuckDrain(t)
-	aborts := ReadStatus().Aborts
-	t0 := time.Now()
-	err := Switch(context.Background(), Native)
-	took := time.Since(t0)
-	if !errors.Is(err, ErrBusy) {
-		release()
-		t.Fatalf("Switch with a waiter that never drains: %v, want ErrBusy", err)
-	}
-	if took < DefaultDrainBound || took > DefaultDrainBound+2*time.Second {
-		t.Errorf("ErrBusy after %v, want just past the bound %v", took, DefaultDrainBound)
-	}
-	if CurrentMode() != Paravirt || ReadStatus().Aborts != aborts+1 {
-		t.Errorf("after ErrBusy: mode %v (want paravirt), aborts %d (want %d)", CurrentMode(), ReadStatus().Aborts, aborts+1)
-	}
-	// The old mode keeps working: another lock, uncontended.
-	var m SpinLock
-	m.Lock()
-	m.Unlock()
+	for _, from := range []Mode{Paravirt, Native} {
+		t.Run("from="+from.String(), func(t *testing.T) {
+			mustSwitch(t, from)
+			release := stuckDrain(t)
+			aborts := ReadStatus().Aborts
+			t0 := time.Now()
+			err := Switch(context.Background(), other(from))
+			took := time.Since(t0)
+			if !errors.Is(err, ErrBusy) {
+				t.Fatalf("Switch with an op that never drains: %v, want ErrBusy", err)
+			}
+			if took < DefaultDrainBound || took > DefaultDrainBound+2*time.Second {
+				t.Errorf("ErrBusy after %v, want just past the bound %v", took, DefaultDrainBound)
+			}
+			if CurrentMode() != from || ReadStatus().Aborts != aborts+1 {
+				t.Errorf("after ErrBusy: mode %v (want %v), aborts %d (want %d)", CurrentMode(), from, ReadStatus().Aborts, aborts+1)
+			}
+			// The old mode keeps working: another lock, uncontended.
+			var m SpinLock
+			m.Lock()
+			m.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
-	err = Switch(ctx, Native)
-	cancel()
-	if !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Switch with a 5ms context: %v, want ErrBusy and DeadlineExceeded", err)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+			err = Switch(ctx, other(from))
+			cancel()
+			if !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Switch with a 5ms context: %v, want ErrBusy and DeadlineExceeded", err)
+			}
+			release()
+			mustSwitch(t, other(from))
+		})
 	}
-	release()
-	mustSwitch(t, Native)
 }
 
 // TestSwitchHonoursContext: a context that is already done changes nothing
@@ -308,16 +310,21 @@ func TestGatedWaiterTakesFreeLock(t *testing.T) {
 	start := CurrentMode()
 	defer mustSwitch(t, start)
 	mustSwitch(t, Paravirt)
-	defer SetDrainBound(mustSetBound(t, 2*time.Second))
+	defer SetDrainBound(mustSetBound(t, 10*time.Second))
 	release := stuckDrain(t)
 	switched := make(chan error, 1)
 	go func() { switched <- Switch(context.Background(), Native) }()
+	defer func() {
+		release()
+		if err := <-switched; err != nil {
+			t.Errorf("Switch after the stuck drain ended: %v", err)
+		}
+	}()
 	waitFor(t, "the gate to close", func() bool { return !sw.b.IsOpen() })
+	waiting := sw.b.Waiting()
 
 	var c SpinLock
 	c.Lock()
-	waitFor(t, "the stuck drain's woken waiters to settle at the gate", func() bool { return sw.b.Waiting() >= nSlots })
-	waiting := sw.b.Waiting()
 	got := make(chan bool, 1)
 	go func() { c.Lock(); got <- sw.b.IsOpen(); c.Unlock() }()
 	waitFor(t, "the goroutine to wait at the gate", func() bool { return sw.b.Waiting() > waiting })
@@ -329,11 +336,6 @@ func TestGatedWaiterTakesFreeLock(t *testing.T) {
 		}
 	case <-time.After(time.Second):
 		t.Error("a gated goroutine did not take a free lock")
-	}
-	err := <-switched
-	release()
-	if !errors.Is(err, ErrBusy) {
-		t.Fatalf("Switch against a stuck drain: %v, want ErrBusy", err)
 	}
 }
 
@@ -413,6 +415,8 @@ func TestSwitchAfterSlowPaths(t *testing.T) {
 	for _, m := range []Mode{Paravirt, Native} {
 		mustSwitch(t, m)
 		before, parks := ReadStats().SlowAcquires, ReadStats().Parks
+		var seen atomic.Bool // the slow paths this test needs have run
+		t0 := time.Now()
 		var l SpinLock
 		var wg sync.WaitGroup
 		begin := make(chan struct{})
@@ -421,7 +425,11 @@ func TestSwitchAfterSlowPaths(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-begin
-				for i := range 20000 {
+				for i := 0; i < 20000 || !seen.Load() && time.Since(t0) < 10*time.Second; i++ {
+					if i%1024 == 0 && !seen.Load() {
+						d := ReadStats()
+						seen.Store(d.SlowAcquires > before && (m == Native || d.Parks > parks))
+					}
 					l.Lock()
 					busy(100) // short: a holder that yielded here would leave native spinners burning its P
 					if m == Paravirt && i%64 == 0 {

@@ -38,6 +38,11 @@ func demo(args []string, stdout, stderr io.Writer) int {
 
 	plan := []pvlock.Mode{pvlock.Native, pvlock.Paravirt, pvlock.Native}
 	perMode := map[pvlock.Mode][]float64{}
+	// Per phase: whether its mode was reached, how many switch calls
+	// failed, and the last error.
+	reached := make([]bool, len(plan))
+	failed := make([]int, len(plan))
+	lastErr := make([]error, len(plan))
 	r, err := stressLive(w, *tick, func(elapsed time.Duration, ops int64, rate float64) {
 		m := pvlock.CurrentMode()
 		perMode[m] = append(perMode[m], rate)
@@ -49,15 +54,19 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		}
 		want := plan[i]
 		if pvlock.CurrentMode() == want {
+			reached[i] = true
 			return 0, false
 		}
 		t0 := time.Now()
 		err := pvlock.Switch(context.Background(), want)
 		d := time.Since(t0)
 		if err != nil {
+			failed[i]++
+			lastErr[i] = err
 			fmt.Fprintf(stdout, "         switch to %v: %v (will retry)\n", want, err)
 			return d, false
 		}
+		reached[i] = true
 		fmt.Fprintf(stdout, "         switched to %v in %v, while %d threads kept locking\n", want, d.Round(time.Microsecond), w.threads+w.goroutines)
 		return d, true
 	})
@@ -72,6 +81,17 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "median throughput: native %.0f ops/s, paravirt %.0f ops/s: paravirt/native %.1fx\n", nat, pv, pv/nat)
 	}
 	fmt.Fprintf(stdout, "status: %v\n", pvlock.ReadStatus())
+	missed := false
+	for i, ok := range reached {
+		if !ok {
+			missed = true
+			fmt.Fprintf(stderr, "pvswitch demo: the switch to %v planned at %v never happened (%d attempts failed; last: %v)\n",
+				plan[i], time.Duration(i)**phase, failed[i], lastErr[i])
+		}
+	}
+	if missed {
+		return 1
+	}
 	return 0
 }
 

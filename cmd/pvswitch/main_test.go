@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pvswitch/pvswitch/pvlock"
 )
 
 func TestStressRuns(t *testing.T) {
@@ -52,6 +55,25 @@ func TestDemoSwitchesLive(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestDemoSaysWhenASwitchFails: with a drain bound no drain can meet, every
+// switch gives up; the demo must say which switch never happened and exit
+// non-zero.
+func TestDemoSaysWhenASwitchFails(t *testing.T) {
+	prev, err := pvlock.SetDrainBound(time.Nanosecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pvlock.SetDrainBound(prev)
+	var out, errOut bytes.Buffer
+	code := run([]string{"demo", "-threads", "2", "-phase", "100ms", "-tick", "50ms"}, &out, &errOut)
+	if code != 1 {
+		t.Fatalf("exit %d with every switch failing, want 1; stdout %q", code, out.String())
+	}
+	if !strings.Contains(errOut.String(), "the switch to paravirt planned at 100ms never happened") {
+		t.Fatalf("stderr does not say which switch never happened: %q", errOut.String())
 	}
 }
 

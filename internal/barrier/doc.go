@@ -1,6 +1,36 @@
 // Package barrier is the per-thread counting global barrier behind a live
-// lock-op switch: it tells the switcher when no slow-path lock operation of
-// the old variant can be running, and holds new ones at a gate meanwhile.
+// lock-op switch: it tells the switcher when no slow-path lock operation
+// that the switch could break is running, and holds new ones at a gate
+// meanwhile.
+//
+// # What must drain, per direction
+//
+// The lock word is shared by both variants (pvlock's doc draws it), and
+// only one thing can go wrong across a switch: a native release, a plain
+// store of 0, over a word that a paravirt waiter marked (3), while that
+// waiter sleeps or is about to: its wakeup is lost. So:
+//
+//   - A native waiter only ever writes 0 -> 1 (CMPXCHG). That is safe in
+//     either mode and under either release, so native waiters are never
+//     counted and no switch waits for them (pvlock: lockSlowNative).
+//   - A paravirt waiter that is still spinning has also written nothing but
+//     0 -> 1. It counts itself (Enter) only before its first other write,
+//     the mark, and stays counted while it is marked, asleep or woken
+//     (pvlock: lockSlowParavirt).
+//   - Native -> paravirt: the old variant's waiters are native, so nothing
+//     is counted and the drain is immediate. (The old native release still
+//     in flight in a trap handler is package patch's business: the window
+//     waits for the handlers.)
+//   - Paravirt -> native: counted paravirt waiters must leave before the
+//     commit. A sleeper would leave only when a release kicks it, and its
+//     lock's holder may itself wait at the closed gate (for another lock),
+//     so the switcher wakes every registered sleeper once the gate is closed
+//     (the kick passed to Drain). A woken waiter, and one about to sleep,
+//     registers as a sleeper and then checks the gate: closed means it backs
+//     out (un-counts, waits at the gate uncounted) instead of sleeping.
+//     Registering is a locked CMPXCHG and the gate is closed with XCHG, so
+//     the switcher's scan sees the registration or the waiter sees the gate
+//     closed (the store-buffer argument below, once more).
 //
 // # The protocol
 //
@@ -10,19 +40,21 @@
 //	op (Enter ... Exit)                        switcher (Switch)
 //	-------------------                        -----------------
 //	1 count++ on my P's shard, keep the index  1 CLOSE:  gate = closed (XCHG)
-//	2 gate open and state == mine?             2 DRAIN:  wait until every shard is 0,
-//	    no: count-- on that shard, WAIT at         sleeping with backoff, unpinned;
-//	        the gate uncounted, then re-run        past the bound or ctx: ABORT
-//	        the site from the top (the site     3 COMMIT: rewrite the sites, then
-//	        may now lead to the other variant)     publish the new state
-//	3 run the slow path                        4 OPEN:   gate = open, wake waiters
-//	4 count-- on the shard kept in 1           ABORT: OPEN without writing anything
+//	2 gate open and state == mine?             2 WAKE:   the kick: wake the sleepers
+//	    no: count-- on that shard, WAIT at      3 DRAIN:  wait until every shard is 0,
+//	        the gate uncounted, then re-run        sleeping with backoff, unpinned;
+//	        the site from the top (the site        past the bound or ctx: ABORT
+//	        may now lead to the other variant)  4 COMMIT: rewrite the sites, then
+//	3 run the counted part of the slow path;       publish the new state
+//	  BACK OUT (count--, WAIT) if it finds      5 OPEN:   gate = open, wake waiters
+//	  the gate closed before it sleeps          ABORT: OPEN without writing anything
+//	4 count-- on the shard kept in 1
 //
 // # Why this is enough
 //
-// The invariant: once DRAIN has seen every shard at zero, no op of the old
-// variant is running or can start until OPEN, so COMMIT may change what the
-// sites do.
+// The invariant: once DRAIN has seen every shard at zero, no op that has
+// written anything but 0 -> 1 under the old variant is running or can start
+// until OPEN, so COMMIT may change what the sites do.
 //
 //   - Store-buffer ordering. "Count, then load the gate" against "close the
 //     gate, then read the counts" is the store-buffer case that x86 allows
@@ -50,22 +82,34 @@
 //     Decrementing the current P's shard instead would leave one shard at +1
 //     and another at -1: a sum could show zero while an op runs, and a
 //     per-shard check would never drain.
-//   - The bound. An op held at the gate may hold another lock that a counted
-//     op needs, so DRAIN can stall for as long as that lock is held. DRAIN
+//   - The wake and the back-out. An op held at the gate may hold another
+//     lock that a counted op sleeps on, so DRAIN would last as long as that
+//     lock is held. WAKE and the gate check before sleeping make every
+//     counted op leave without any release: the drain finishes in the time
+//     it takes the woken ops to run once.
+//   - The bound. A counted op that WAKE cannot reach (a sleeper the lock's
+//     bounded registry could not hold) can still stall DRAIN. DRAIN
 //     therefore gives up after a bound (or the caller's context) and ABORTs:
-//     it opens the gate and writes nothing, and the switch reports busy.
+//     it opens the gate and writes nothing, and the switch reports busy. The
+//     bound is strict: a drain first seen complete after it (the switcher
+//     ran late) gives up too.
 //     Waiters at the gate also retry the variant-neutral fast-path CAS
 //     periodically, so a lock that becomes free is taken even while gated.
 //
 // # The model
 //
-// barrier/model/barrier.pml is this protocol in Promela, with these phase
-// names; model/check.sh (run by CI) has spin search its whole state space
-// with three ops and a switcher: no COMMIT while an op of the old variant
-// runs, no op running a variant other than the published one outside a
-// closed gate, no shard below zero. Each of the protections above, removed
-// by a -D switch, gives a counterexample. (Memory there is sequentially
-// consistent; the store-buffer case is the litmus test's.)
+// model/barrier.pml is this protocol in Promela together with the lock
+// protocol it serves (the word's marks, the sleepers, the kick, the wake and
+// the back-out), with these phase names; model/check.sh (run by CI) has spin
+// search its whole state space with two ops and a switcher: mutual
+// exclusion, no paravirt waiter past its validation while the sites run
+// native, no native release over a mark while a waiter sleeps, no shard
+// below zero, and no deadlock even when holders wait at the closed gate and
+// the drain may not give up. Each protection above, removed by a -D switch
+// (NOVALIDATE, NODRAIN, WRONGSHARD, NOWAKE, NOPARKCHECK), gives a
+// counterexample; the same protections removed at run time (package
+// internal/fault) fail their tests (.ci/faults). (Memory there is
+// sequentially consistent; the store-buffer case is the litmus test's.)
 //
 // # What it must never do
 //

@@ -1,66 +1,200 @@
 /*
- * A Promela model of the switch barrier (package barrier) as pvlock uses
- * it, with the phase names of barrier/doc.go: CLOSE, DRAIN, COMMIT, OPEN,
- * ABORT on the switcher's side; dispatch, count, validate, run, un-count on
- * an op's side. Run it with model/check.sh (spin -a; cc; ./pan).
+ * A Promela model of the live switch: the barrier (package barrier) and
+ * the lock protocol that pvlock runs through it, with one lock word, the
+ * paravirt waiters' marks, sleepers and kicks, and the switcher's wake.
+ * The names are those of barrier/doc.go and pvlock: CLOSE, WAKE, DRAIN,
+ * COMMIT, OPEN on the switcher's side; dispatch, spin, count, validate,
+ * mark, park, back out, release on an op's side. Run it with
+ * model/check.sh (spin -a; cc; ./pan).
  *
- * Checked properties: when the switcher COMMITs a new variant, no op is
- * running the old variant's slow path (the barrier's invariant); an op runs
- * a slow path only of the published variant, or while the gate is closed;
- * and no shard of the count ever goes below zero (what lets DRAIN demand
- * that every shard read zero). Memory is sequentially
- * consistent here: the count's LOCK XADD and the gate's XCHG make the real
- * x86 accesses behave so (TestStoreBufferLitmus covers the store buffer).
+ * The lock word: 0 free, 1 locked, 3 locked with a parked waiter. NATIVE
+ * and PV are the two variants; `site` is what both lock-op sites run (the
+ * patch window is one step here: the INT3 protocol and its handler wait
+ * are package patch's, tested there), `state` the published mode.
  *
- * Fault switches (each must make spin find an assertion violation):
- *   -DNOVALIDATE  an op does not check the gate and the state after counting
- *   -DNODRAIN     the switcher commits without waiting for the count
- *   -DWRONGSHARD  an op un-counts a shard other than the one it counted on
+ * Checked:
+ *   - mutual exclusion: at most one holder;
+ *   - a paravirt waiter past its validation (counted, about to mark, marked
+ *     or asleep) only exists while the sites run PV: no COMMIT to NATIVE
+ *     while one does, so a native release never clears a mark it must
+ *     kick;
+ *   - a native release never clears a mark while a waiter sleeps on it
+ *     (the lost wakeup itself);
+ *   - no shard of the count goes below zero;
+ *   - no deadlock (spin's invalid end states), with holders that may wait
+ *     at the closed gate before they release (a nested lock held at the
+ *     gate) and a drain that must finish without any release: so the
+ *     switcher's WAKE and the waiters' gate check before sleeping are
+ *     needed for the drain to end at all. (The real drain also has a bound
+ *     and an abort; here it may not give up, which is the stronger claim.)
+ * Two ops and three switches (NOPS, MAXSW) already exhibit every fault
+ * below; the state space is about 15 million states.
+ * Memory is sequentially consistent here: the count's LOCK XADD, the
+ * registry's CMPXCHG and the gate's XCHG make the real x86 accesses behave
+ * so (TestStoreBufferLitmus covers the store buffer).
+ *
+ * Fault switches (each must make spin find an error):
+ *   -DNOVALIDATE   a paravirt waiter does not check the gate and the state
+ *                  after counting
+ *   -DNODRAIN      the switcher commits without waiting for the count
+ *   -DWRONGSHARD   an op un-counts a shard other than the one it counted on
+ *   -DNOWAKE       the switcher does not wake the registered sleepers
+ *   -DNOPARKCHECK  a waiter does not check the gate after registering as a
+ *                  sleeper
  */
 
-#define NOPS   3
+#define NOPS   2   /* ops: a holder, a waiter, and each in either role */
+#define MAXSW  3   /* switches (bounded: each may strand a token per waiter in sema) */
 #define OPEN   0
 #define CLOSED 1
+#define NATIVE 0
+#define PV     1
 
-byte count[2];      /* the sharded count of active slow-path ops */
+byte word = 0;       /* the lock word */
+byte sema = 0;       /* the runtime semaphore's tokens */
+byte waiters = 0;    /* the bucket's paravirt waiters, from just before the mark */
+byte count[2];       /* the barrier's sharded count */
 bit  gate = OPEN;
-bit  state = 0;     /* the published mode */
-bit  site = 0;      /* where the slow-path entry site leads */
-byte running[2];    /* ops inside the slow path of variant v */
+bit  state = PV;     /* the published mode */
+bit  site = PV;      /* what the lock-op sites run */
+bit  reg[NOPS];      /* the sleeper registry */
+byte asleep = 0;     /* waiters registered and not yet past their wake */
+byte holders = 0;
+
+/* CAS 0 -> 1 */
+inline tryAcquire() {
+	atomic { word == 0 -> word = 1 }
+}
 
 active [NOPS] proctype Op()
 {
-	bit v;
-	bit sh;
+	bit v, sh, old3, kick;
+	byte old;
 	do
 	::
-		/* dispatch: the site sends the op to a variant; the op may be
-		 * descheduled here for as long as it likes (the entry window) */
-		v = site;
-		/* count: LOCK XADD on the shard of whatever P it runs on */
-		if :: sh = 0 :: sh = 1 fi;
-		count[sh]++;
-		/* validate */
+		/* Lock: the fast path, else the slow-path entry site */
+		if
+		:: atomic { word == 0 -> word = 1 }; goto acquired
+		:: else -> skip
+		fi;
+rerun:
+		v = site;                          /* dispatch (the entry window follows) */
+		if
+		:: v == NATIVE ->
+native:
+			/* never counted: writes only 0 -> 1 */
+			do
+			:: tryAcquire(); goto acquired
+			:: gate == CLOSED ->
+				do                             /* wait at the gate, asleep */
+				:: tryAcquire(); goto acquired
+				:: gate == OPEN -> goto rerun
+				od
+			:: gate == OPEN && state != NATIVE -> goto rerun
+			od
+		:: v == PV ->
+			/* spin: uncounted, only 0 -> 1 */
+			if
+			:: tryAcquire(); goto acquired
+			:: true -> skip
+			fi;
+			/* count, then validate */
+			if :: sh = 0 :: sh = 1 fi;
+			count[sh]++;
 #ifdef NOVALIDATE
-		if :: true ->
+			if :: true ->
 #else
-		if :: gate == OPEN && state == v ->
+			if :: gate == OPEN && state == PV ->
 #endif
-			/* run the slow path of variant v */
-			running[v]++;
-			assert(v == state || gate == CLOSED);
-			running[v]--;
+				skip
+			:: else ->
+				assert(count[sh] > 0);
+				count[sh]--;
+				if
+				:: gate == OPEN -> goto native   /* the site ran ahead of the mode */
+				:: else ->
+					do
+					:: tryAcquire(); goto acquired
+					:: gate == OPEN -> goto rerun
+					od
+				fi
+			fi;
+			/* mark */
+			assert(site == PV);
+			waiters++;
+			atomic {
+				if
+				:: word == 0 -> word = 1; old3 = 0
+				:: word == 1 -> word = 3; old3 = 1
+				:: word == 3 -> old3 = 1
+				fi
+			}
+			if
+			:: old3 == 0 -> waiters--; goto leave
+			:: else -> skip
+			fi;
+park:
+			assert(site == PV);
+			reg[_pid] = 1;                     /* register: CMPXCHG */
+#ifndef NOPARKCHECK
+			if
+			:: gate == CLOSED ->               /* a switch is draining: do not sleep */
+				reg[_pid] = 0;
+				goto backout
+			:: else -> skip
+			fi;
+#endif
+			asleep++;
+			atomic { sema > 0 -> sema-- };    /* sleep until a token */
+			asleep--;
+			reg[_pid] = 0;
+			/* woken: swap in 3; a free word means acquired */
+			atomic { old = word; word = 3 };
+			if
+			:: old == 0 -> waiters--; goto leave
+			:: else -> goto park
+			fi;
+backout:
+			waiters--;
+			assert(count[sh] > 0);
+			count[sh]--;
+			do
+			:: tryAcquire(); goto acquired
+			:: gate == OPEN -> goto rerun
+			od;
+leave:
 			/* un-count, on the shard counted on */
 #ifdef WRONGSHARD
 			sh = 1 - sh;
 #endif
 			assert(count[sh] > 0);
-			count[sh]--
-		:: else ->
-			/* back off: un-count, wait at the gate, re-run the site */
-			assert(count[sh] > 0);
 			count[sh]--;
-			(gate == OPEN)
+			goto acquired
+		fi;
+acquired:
+		holders++;
+		assert(holders == 1);
+		/* a holder may take another lock and wait at the closed gate */
+		if
+		:: skip
+		:: true -> (gate == OPEN)
+		fi;
+		holders--;
+		/* Unlock: the release site, one instruction: the plain store, or
+		 * the paravirt release's CMPXCHG 1 -> 0 or XCHG 3 -> 0 */
+		atomic {
+			if
+			:: site == NATIVE ->
+				assert(!(word == 3 && asleep > 0));
+				word = 0; kick = 0
+			:: site == PV && word == 1 -> word = 0; kick = 0
+			:: site == PV && word == 3 -> word = 0; kick = 1
+			fi
+		}
+		/* kick unless nobody waits or a token is already there */
+		if
+		:: kick && waiters > 0 && sema == 0 -> sema++
+		:: else -> skip
 		fi
 	od
 }
@@ -68,34 +202,31 @@ active [NOPS] proctype Op()
 active proctype Switcher()
 {
 	bit old;
+	byte i, n = 0;
 	do
-	::
+	:: n == MAXSW -> break
+	:: n < MAXSW ->
+		n++;
 		old = state;
 		gate = CLOSED;                         /* CLOSE (XCHG) */
-#ifdef NODRAIN
-		if :: true ->
-#else
-		if
-		:: count[0] == 0 ->                    /* DRAIN: shard by shard */
+#if !defined(NOWAKE) && !defined(NODRAIN)
+		i = 0;                                 /* WAKE every registered sleeper */
+		do
+		:: i < NOPS ->
 			if
-			:: count[1] == 0 -> skip
-			:: else -> goto abort
+			:: reg[i] -> sema++
+			:: else -> skip
 			fi;
+			i++
+		:: else -> break
+		od;
 #endif
-			/* COMMIT: no op of the old variant may be running */
-			assert(running[old] == 0);
-			site = 1 - old;
-			state = 1 - old
-#ifdef NODRAIN
-		fi;
-#else
-		:: else -> goto abort
-		fi;
+#ifndef NODRAIN
+		(count[0] == 0);                       /* DRAIN: shard by shard */
+		(count[1] == 0);
 #endif
-		goto open;
-abort:
-		skip;                                  /* ABORT: write nothing */
-open:
+		site = 1 - old;                        /* COMMIT */
+		state = 1 - old;
 		gate = OPEN                            /* OPEN */
 	od
 }
