@@ -173,7 +173,7 @@ func scan(slots []slot, seen *kickHistory, now int64) int {
 		b := &buckets[bi]
 		k1 := b.kicks.Load()
 		if seen.inFlight(bi, k1, now) ||
-			atomic.LoadUint32(&l.key) != free ||
+			atomic.LoadUint32(&l.key)&locked != 0 || // free or reserved: nobody will release it
 			atomic.LoadUint32(&l.sema) != 0 ||
 			s.lock.Load() != l || s.since.Load() != since ||
 			b.kicks.Load() != k1 {

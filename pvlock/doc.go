@@ -14,17 +14,23 @@
 //
 //	key, low byte:  7 6 5 4 3 2 1 0
 //	               +-+-+-+-+-+-+-+-+
-//	               |0 0 0 0 0 0|P|L|    L = locked, P = parked (waiters may sleep on sema)
-//	               +-+-+-+-+-+-+-+-+
+//	               |0 0 0 0 0|H|P|L|    L = locked, P = parked (waiters may sleep on sema),
+//	               +-+-+-+-+-+-+-+-+    H = handoff (a starving waiter asks for the lock)
 //
-//	value  name          meaning
-//	0      free          nobody holds the lock
-//	1      locked        held; no waiter has parked since it was taken
-//	3      lockedParked  held; a paravirt waiter has parked or is about to,
-//	                     and the release must kick it (qspinlock's _Q_SLOW_VAL)
+//	value  name           meaning
+//	0      free           nobody holds the lock
+//	1      locked         held; no waiter has parked since it was taken
+//	3      lockedParked   held; a paravirt waiter has parked or is about to,
+//	                      and the release must kick it (qspinlock's _Q_SLOW_VAL)
+//	7      lockedHandoff  as 3, and a waiter has waited 1 ms or more: the
+//	                      release must hand the lock to a sleeper
+//	4      reserved       not held, handed to the sleeper the release kicked:
+//	                      only a woken sleeper's XCHG takes it
 //
 // P is never set without L: a waiter marks the word only while it is held,
-// and a waiter that finds it free takes it instead.
+// and a waiter that finds it free takes it instead. H is set only by a
+// waiter going back to sleep, which withdraws it when it takes the lock or
+// backs out of a switch, so a reserved word always has a sleeper to take it.
 //
 // # Transitions
 //
@@ -33,10 +39,15 @@
 //	TryLock (both)                    0 -> 1                          LOCK CMPXCHG
 //	native waiter                     0 -> 1                          read-only spin (TTAS), then CMPXCHG
 //	paravirt waiter, before sleeping  0 -> 1, 1 -> 3                  CMPXCHG
-//	paravirt waiter, after sleeping   0 -> 3 (acquire), 1|3 -> 3      XCHG (Drepper's mutex 3)
-//	native release                    1 -> 0, 3 -> 0 (!)              plain MOVL $0
+//	paravirt waiter, after sleeping   0|4 -> 3 (acquire), 1|3|7 -> 3  XCHG (Drepper's mutex 3)
+//	  ... having waited 1 ms          0|4 -> 7 -> 3 (acquire),        XCHG, then CMPXCHG 7 -> 3
+//	                                  1|3|7 -> 7
+//	paravirt waiter backing out       7 -> 3, 4 -> 0                  CMPXCHG
+//	native release                    1 -> 0, 3|7 -> 0 (!)            plain MOVL $0
 //	paravirt release                  1 -> 0                          LOCK CMPXCHG
-//	paravirt release, slow            3 -> 0, then kick one sleeper   XCHG, runtime semaphore
+//	paravirt release, slow            3 -> 0, then kick one sleeper   CMPXCHG, runtime semaphore
+//	paravirt release, handoff         7 -> 4, then hand the sleeper   CMPXCHG, runtime semaphore
+//	                                  the token (and the P)           with handoff
 //
 // (!) The one unsafe pair: a native release over lockedParked clears the mark
 // without kicking, so a parked paravirt waiter is never woken (a lost wakeup).
@@ -50,6 +61,25 @@
 // A waiter that has slept once acquires by swapping in 3, never by 0 -> 1:
 // other waiters may still be asleep, and only a release that sees 3 wakes one
 // (Drepper, "Futexes Are Tricky", mutex 3).
+//
+// # What each variant promises a waiter
+//
+// Paravirt: bounded waiting. A waiter that has waited 1 ms asks for a
+// handoff, and from then on every release hands the lock to a sleeper, the
+// longest waiter first (a woken waiter that must sleep again goes to the
+// front of the semaphore's queue), so a goroutine that re-takes the lock at
+// once cannot shut the others out (TestFairness: the shape of Go's
+// TestMutexFairness, a few milliseconds' wait at most; sync.Mutex's
+// starvation mode makes the same trade). A fast path can still barge in
+// ahead of a waiter that has waited less than 1 ms.
+//
+// Native: progress for the lock as a whole, not for each waiter. A waiter
+// reads the word every few hundred nanoseconds and takes it when it sees it
+// free, so it gets the lock whenever the holder leaves it free for longer
+// than that (TestStarvation); a holder that releases and re-takes the lock
+// at once can keep a native waiter out indefinitely, as with any
+// test-and-test-and-set lock. Across a switch, a waiter that has waited
+// under one variant keeps none of its standing under the other.
 //
 // # Go's rules the code obeys
 //

@@ -29,6 +29,7 @@ import (
 //	TestHandlerWaitAcrossSwitch    nohandlerwait   native -> paravirt
 //	TestSwitchWaitsForParkedWaiter nowake          paravirt -> native   (switch_test.go)
 //	TestParkChecksGate             noparkcheck     paravirt -> native
+//	TestBackOutClearsReservation   nohandoffclear  paravirt -> native
 
 func waitChan(t *testing.T, what string, ch <-chan struct{}) {
 	t.Helper()
@@ -129,6 +130,53 @@ func TestParkChecksGate(t *testing.T) {
 	l.Unlock()
 	if err != nil {
 		t.Fatalf("Switch with a waiter about to park: %v, want nil (the waiter backs out at the gate)", err)
+	}
+}
+
+// TestBackOutClearsReservation: a starving waiter that asked for a handoff
+// (the word says 7) backs out of a switch to native after the holder's
+// release reserved the word for it (4). It must free the word as it leaves:
+// nobody else can take a reserved word, and after the switch no sleeper
+// is left to take it. Without that (fault nohandoffclear) the word stays
+// reserved and the waiter, now native, spins on it for ever.
+func TestBackOutClearsReservation(t *testing.T) {
+	start := CurrentMode()
+	defer mustSwitch(t, start)
+	mustSwitch(t, Paravirt)
+	defer SetDrainBound(mustSetBound(t, 5*time.Second))
+	var l SpinLock
+	l.Lock()
+	got := make(chan struct{})
+	go func() { l.Lock(); l.Unlock(); close(got) }()
+	waitFor(t, "the waiter to park", func() bool { return word(&l) == lockedParked && sleepers.Load() == 1 })
+	time.Sleep(2 * starveAfter) // it is starving from now on
+	hit, release := barrier.ArmStall(barrier.StallBeforePark)
+	defer barrier.DisarmStall()
+	// Wake it as a kick would, with the lock still held: it swaps in the
+	// handoff request and goes back to sleep, and stops before it does.
+	bucketOf(&l).kickBegin()
+	semrelease(&l.sema, false, 0)
+	waitChan(t, "the woken waiter to stall before it parks again", hit)
+	if w := word(&l); w != lockedHandoff {
+		t.Fatalf("word %d after a starving waiter's swap, want %d", w, lockedHandoff)
+	}
+	switched := make(chan error, 1)
+	go func() { switched <- Switch(context.Background(), Native) }()
+	waitFor(t, "the switch to close the gate", func() bool { return !sw.b.IsOpen() })
+	l.Unlock() // still the paravirt release: reserves the word for the waiter
+	if w := word(&l); w != reserved {
+		t.Fatalf("word %d after the release of a handoff request, want reserved (%d)", w, reserved)
+	}
+	release() // it registers, sees the closed gate and backs out
+	if err := <-switched; err != nil {
+		t.Fatalf("Switch: %v", err)
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		w := word(&l)
+		atomic.StoreUint32(&l.key, free) // let the stuck waiter go
+		t.Fatalf("the waiter never got the lock after backing out: the word stayed %d", w)
 	}
 }
 

@@ -20,9 +20,24 @@ import (
 //	        a free word with 0 -> 1 and stop)
 //	park:   register as a sleeper, check the gate once more, sleep on sema
 //	        until a release that saw 3 kicks (or a switch wakes it)
-//	retry:  spin again, then XCHG 3: old value 0 means acquired; else park
+//	retry:  spin again, then XCHG 3 (7 once it has waited starveAfter):
+//	        old value 0 or reserved means acquired; else park
 //	back out: a switch is draining (the gate is closed when it is about to
-//	        sleep): leave the bucket and the barrier, wait at the gate
+//	        sleep): clear any handoff request, leave the bucket and the
+//	        barrier, wait at the gate
+//
+// Bounded waiting: a waiter that has waited starveAfter swaps in
+// lockedHandoff (7) instead of lockedParked (3) as it goes back to sleep.
+// The release of 7 leaves the word reserved (4), not free, and kicks: no
+// fast path, spinner or gated retry can take a reserved word (they only
+// ever CMPXCHG 0 -> 1), so the lock goes to a woken sleeper, the longest
+// waiter first (a sleeper that sleeps again goes to the front of the
+// queue). The invariant that keeps a reservation from being stranded: a
+// word holds the handoff bit only while the waiter that last swapped it in
+// sleeps or is about to. That waiter withdraws it when it takes the lock
+// (7 -> 3 right after its XCHG) or backs out (7 -> 3, 4 -> 0), and until
+// then it is a sleeper of this lock that the release's kick, or a token
+// already waiting, wakes to take the reserved word.
 //
 // A switch to native needs every waiter that marked or sleeps to leave
 // (after the switch a native release would clear its mark without a kick):
@@ -38,6 +53,7 @@ import (
 // then reads the count cannot miss this waiter (see unlockSlowParavirt).
 func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 	stats.slow.Add(1)
+	start := nanotime()
 	for range pvSpinRounds {
 		if spinWait(&l.key, spinPauses) && l.tryAcquire() {
 			return true
@@ -70,8 +86,9 @@ func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 			}
 			continue
 		}
-		if v == lockedParked || atomic.CompareAndSwapUint32(&l.key, locked, lockedParked) {
-			break
+		if v&parkedBit != 0 || v == reserved ||
+			atomic.CompareAndSwapUint32(&l.key, locked, lockedParked) {
+			break // marked, or reserved for a sleeper: its XCHG re-marks
 		}
 	}
 
@@ -80,6 +97,7 @@ func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 		if !l.park(g, lifo) {
 			// Did not sleep: a switch is draining. Leave; a lock that
 			// becomes free is still taken at the gate.
+			l.clearHandoff()
 			b.waiters.Add(-1)
 			g.Exit(tok)
 			return g.Wait(gateRetry, l.tryAcquire)
@@ -92,14 +110,50 @@ func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 			}
 			preemptPoint()
 		}
-		// Having slept, acquire only by swapping in lockedParked: other
-		// waiters may be asleep, and only a release that sees 3 wakes one.
-		old := atomic.SwapUint32(&l.key, lockedParked)
+		// Having slept, acquire only by swapping in a marked value: other
+		// waiters may be asleep, and only a release that sees the mark
+		// wakes one. Free and reserved both mean acquired.
+		mark := uint32(lockedParked)
+		if nanotime()-start >= int64(starveAfter) {
+			mark = lockedHandoff
+		}
+		old := atomic.SwapUint32(&l.key, mark)
 		b.ackKick()
-		if old == free {
+		if old&locked == 0 {
+			if old == reserved {
+				stats.handoffs.Add(1)
+			}
+			if mark == lockedHandoff && !fault.Active(fault.NoWithdraw) {
+				// Acquired: the request was for this waiter. Withdraw
+				// it, or this lock's release would reserve the word for
+				// a sleeper that may not exist. (A request another
+				// starving waiter swapped in meanwhile goes too; it asks
+				// again when it next sleeps.)
+				atomic.CompareAndSwapUint32(&l.key, lockedHandoff, lockedParked)
+			}
 			b.waiters.Add(-1)
 			g.Exit(tok)
 			return true
+		}
+	}
+}
+
+// clearHandoff withdraws a handoff request when a waiter backs out, so that
+// a word is never left reserved for sleepers that have all left: lockedHandoff
+// becomes lockedParked, reserved becomes free.
+func (l *SpinLock) clearHandoff() {
+	for {
+		switch v := atomic.LoadUint32(&l.key); v {
+		case lockedHandoff:
+			if atomic.CompareAndSwapUint32(&l.key, v, lockedParked) {
+				return
+			}
+		case reserved:
+			if fault.Active(fault.NoHandoffClear) || atomic.CompareAndSwapUint32(&l.key, v, free) {
+				return
+			}
+		default:
+			return
 		}
 	}
 }
@@ -130,21 +184,22 @@ func (l *SpinLock) unlockParavirt() {
 	}
 }
 
-// unlockSlowParavirt releases a word that was not plain locked: either
-// lockedParked (kick a sleeper) or not held at all (misuse).
+// unlockSlowParavirt releases a word that was not plain locked: marked
+// (kick a sleeper), marked with a handoff request (leave it reserved for
+// the sleeper it kicks), or not held at all (misuse).
 //
 // Kick protocol, per bucket b of l:
 //
 //	releaser                           waiter
 //	b.kickBegin()                      b.waiters.Add(1)      (LOCK XADD)
-//	XCHG key, 0                        CMPXCHG key 1 -> 3, or load key == 3,
-//	                                   or (after a sleep) XCHG key, 3
+//	CMPXCHG key 3 -> 0 (7 -> 4)        CMPXCHG key 1 -> 3, or load key == 3,
+//	                                   or (after a sleep) XCHG key, 3 (7)
 //	if b.waiters != 0: semrelease      semacquire
 //	else:              b.kickAbandon()
 //
-// The count and the XCHG are locked instructions, so they are totally
+// The count and the CMPXCHG are locked instructions, so they are totally
 // ordered, and each side's later access cannot pass its own: if the waiter's
-// mark (or its sight of 3) came before the release's XCHG, its count came
+// mark (or its sight of 3) came before the release's CMPXCHG, its count came
 // before the release's read of it, and the release kicks; if it came after,
 // the waiter saw the word free (or held by a new owner, whose release will
 // see its mark) and took it or marks it. A kick with nobody asleep on l (the
@@ -152,22 +207,31 @@ func (l *SpinLock) unlockParavirt() {
 // sleep) leaves a token that makes the next sleeper of l retry at once; if no
 // sleeper of l ever comes, the token and its kick-in-flight count stay, and
 // the backstop's scan treats that bucket's count as stale after staleKick.
+// A reserved word always has a taker: the waiter that asked for the handoff
+// is counted in b until it takes the lock or withdraws the request.
 func (l *SpinLock) unlockSlowParavirt() {
 	for {
-		switch atomic.LoadUint32(&l.key) {
+		v := atomic.LoadUint32(&l.key)
+		switch v {
 		case locked:
 			// A waiter saw 1 but has not marked yet; race it again.
 			if atomic.CompareAndSwapUint32(&l.key, locked, free) {
 				return
 			}
-		case lockedParked:
-			// Only the holder clears L, and waiters only ever write 3
-			// over a held word, so the word stays 3 until this XCHG.
+		case lockedParked, lockedHandoff:
+			// Only the holder clears L; waiters write 3 or 7 over a held
+			// word, so the CMPXCHG fails only if one changed 3 <-> 7: retry.
+			to := uint32(free)
+			if v == lockedHandoff {
+				to = reserved
+			}
 			b := bucketOf(l)
 			b.kickBegin()
-			// XCHG: a full fence before the reads below, in every build
-			// (under -race a Store would be a plain MOV).
-			atomic.SwapUint32(&l.key, free)
+			// CMPXCHG: a full fence before the reads below.
+			if !atomic.CompareAndSwapUint32(&l.key, v, to) {
+				b.kickAbandon()
+				continue
+			}
 			if b.waiters.Load() == 0 || atomic.LoadUint32(&l.sema) != 0 {
 				// Nobody to wake, or a kick is already waiting to be
 				// taken by a sleeper of l, which will re-mark the word
@@ -177,7 +241,11 @@ func (l *SpinLock) unlockSlowParavirt() {
 				return
 			}
 			stats.kicks.Add(1)
-			semrelease(&l.sema, false, 0)
+			// A reserved word goes to the sleeper the kick wakes: hand
+			// it the token directly (and this P), or a goroutine that
+			// calls semacquire meanwhile would take the token, and with
+			// it the reserved word, from the longest waiter.
+			semrelease(&l.sema, to == reserved, 0)
 			return
 		default:
 			fatalUnlock()

@@ -1,5 +1,7 @@
 package pvlock
 
+import "time"
+
 // Spin budgets. PAUSE costs about 25 ns on this project's reference VM
 // (~140 cycles), so one spin round is about 0.8 us: four reads of the lock
 // word 8 PAUSEs apart (spin_amd64.s says why not every PAUSE).
@@ -23,6 +25,13 @@ const (
 	// it swaps in lockedParked (and sleeps again if the lock is held):
 	// short, since it was woken because the lock was just released.
 	pvWakeSpinRounds = 2
+
+	// starveAfter is how long a paravirt waiter waits before it asks the
+	// release to hand the lock over to a sleeper (handoffBit), as
+	// sync.Mutex switches to its starvation mode after 1 ms: it bounds
+	// how long a waiter can lose to goroutines that re-take the lock at
+	// once, at the cost of a wake-up per acquisition while it lasts.
+	starveAfter = time.Millisecond
 )
 
 // preemptPoint is called between bounded spins. It is not inlined and not a

@@ -14,6 +14,17 @@ const (
 	locked       = 1                  // held, no parked waiter marked
 	parkedBit    = 2                  // a paravirt waiter parked or is about to
 	lockedParked = locked | parkedBit // held, and the release must kick
+	// handoffBit asks the paravirt release to hand the lock to a woken
+	// sleeper instead of freeing it: set by a waiter that has waited
+	// starveAfter or more, as sync.Mutex's starvation mode does.
+	handoffBit = 4
+	// lockedHandoff is held, with a parked waiter, and handoff asked: the
+	// release leaves reserved instead of free.
+	lockedHandoff = lockedParked | handoffBit
+	// reserved is not held but not free either: only a paravirt waiter
+	// that has slept takes it (its XCHG sees it), so no fast path, no
+	// spinner and no gated retry can barge in ahead of the sleepers.
+	reserved = handoffBit
 )
 
 // SpinLock is a mutual exclusion lock whose waiters spin (native variant) or

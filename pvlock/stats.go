@@ -20,13 +20,17 @@ type Stats struct {
 	// registry was full (more than 1024 goroutines asleep at once). A
 	// switch cannot wake such a sleeper either (SwitchWakes).
 	Untracked int64
+	// Handoffs counts acquisitions by a woken paravirt waiter of a lock
+	// its release reserved for it, because a waiter had waited 1 ms or
+	// more (bounded waiting).
+	Handoffs int64
 	// SwitchWakes counts paravirt sleepers that a switch woke so that
 	// they back out of the old variant instead of holding up its drain.
 	SwitchWakes int64
 }
 
 var stats struct {
-	slow, parks, kicks, rescues, untracked, switchWakes shard.Counter
+	slow, parks, kicks, rescues, untracked, switchWakes, handoffs shard.Counter
 }
 
 // ReadStats returns the current cumulative counts. The counters are read one
@@ -40,6 +44,7 @@ func ReadStats() Stats {
 		Rescues:      stats.rescues.Sum(),
 		Untracked:    stats.untracked.Sum(),
 		SwitchWakes:  stats.switchWakes.Sum(),
+		Handoffs:     stats.handoffs.Sum(),
 	}
 }
 
@@ -53,5 +58,6 @@ func (s Stats) Sub(earlier Stats) Stats {
 		Rescues:      s.Rescues - earlier.Rescues,
 		Untracked:    s.Untracked - earlier.Untracked,
 		SwitchWakes:  s.SwitchWakes - earlier.SwitchWakes,
+		Handoffs:     s.Handoffs - earlier.Handoffs,
 	}
 }

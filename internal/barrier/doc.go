@@ -99,15 +99,15 @@
 // # The model
 //
 // model/barrier.pml is this protocol in Promela together with the lock
-// protocol it serves (the word's marks, the sleepers, the kick, the wake and
-// the back-out), with these phase names; model/check.sh (run by CI) has spin
+// protocol it serves (the word's marks, the sleepers, the kick, the handoff
+// to a starving waiter, the wake and the back-out), with these phase names; model/check.sh (run by CI) has spin
 // search its whole state space with two ops and a switcher: mutual
 // exclusion, no paravirt waiter past its validation while the sites run
 // native, no native release over a mark while a waiter sleeps, no shard
 // below zero, and no deadlock even when holders wait at the closed gate and
 // the drain may not give up. Each protection above, removed by a -D switch
-// (NOVALIDATE, NODRAIN, WRONGSHARD, NOWAKE, NOPARKCHECK), gives a
-// counterexample; the same protections removed at run time (package
+// (NOVALIDATE, NODRAIN, WRONGSHARD, NOWAKE, NOPARKCHECK; for the handoff,
+// NOHANDOFFCLEAR and NOWITHDRAW), gives a counterexample; the same protections removed at run time (package
 // internal/fault) fail their tests (.ci/faults). (Memory there is
 // sequentially consistent; the store-buffer case is the litmus test's.)
 //

@@ -42,6 +42,14 @@ const (
 	// after registering as a sleeper, so it can sleep, counted, after the
 	// switcher's kick has passed it by.
 	NoParkCheck
+	// NoHandoffClear: a paravirt waiter that backs out of a draining
+	// switch leaves a lock reserved for the sleepers, all of whom leave
+	// too: nobody can take it again.
+	NoHandoffClear
+	// NoWithdraw: a starving waiter that takes the lock leaves its
+	// handoff request in the word, so its own release reserves the lock
+	// for a sleeper that may not exist.
+	NoWithdraw
 	numFaults
 )
 
@@ -50,13 +58,15 @@ const (
 const Env = "PVSWITCH_FAULTS"
 
 var names = [numFaults]string{
-	NoDrain:       "nodrain",
-	NoValidate:    "novalidate",
-	WrongShard:    "wrongshard",
-	PlainGate:     "plaingate",
-	NoHandlerWait: "nohandlerwait",
-	NoWake:        "nowake",
-	NoParkCheck:   "noparkcheck",
+	NoDrain:        "nodrain",
+	NoValidate:     "novalidate",
+	WrongShard:     "wrongshard",
+	PlainGate:      "plaingate",
+	NoHandlerWait:  "nohandlerwait",
+	NoWake:         "nowake",
+	NoParkCheck:    "noparkcheck",
+	NoHandoffClear: "nohandoffclear",
+	NoWithdraw:     "nowithdraw",
 }
 
 // String returns the fault's name, as PVSWITCH_FAULTS spells it.

@@ -7,7 +7,9 @@
  * mark, park, back out, release on an op's side. Run it with
  * model/check.sh (spin -a; cc; ./pan).
  *
- * The lock word: 0 free, 1 locked, 3 locked with a parked waiter. NATIVE
+ * The lock word: 0 free, 1 locked, 3 locked with a parked waiter, 7 the
+ * same with a starving waiter's handoff request, 4 reserved (not held,
+ * taken only by a woken sleeper's XCHG). NATIVE
  * and PV are the two variants; `site` is what both lock-op sites run (the
  * patch window is one step here: the INT3 protocol and its handler wait
  * are package patch's, tested there), `state` the published mode.
@@ -27,8 +29,8 @@
  *     switcher's WAKE and the waiters' gate check before sleeping are
  *     needed for the drain to end at all. (The real drain also has a bound
  *     and an abort; here it may not give up, which is the stronger claim.)
- * Two ops and three switches (NOPS, MAXSW) already exhibit every fault
- * below; the state space is about 15 million states.
+ * Two ops and two switches (NOPS, MAXSW) already exhibit every fault
+ * below; the state space is about 51 million states (about 4 GB, 90 s).
  * Memory is sequentially consistent here: the count's LOCK XADD, the
  * registry's CMPXCHG and the gate's XCHG make the real x86 accesses behave
  * so (TestStoreBufferLitmus covers the store buffer).
@@ -41,10 +43,13 @@
  *   -DNOWAKE       the switcher does not wake the registered sleepers
  *   -DNOPARKCHECK  a waiter does not check the gate after registering as a
  *                  sleeper
+ *   -DNOHANDOFFCLEAR  a waiter that backs out leaves a reserved word reserved
+ *   -DNOWITHDRAW   a starving waiter that takes the lock leaves its handoff
+ *                  request in the word
  */
 
 #define NOPS   2   /* ops: a holder, a waiter, and each in either role */
-#define MAXSW  3   /* switches (bounded: each may strand a token per waiter in sema) */
+#define MAXSW  2   /* switches (bounded: each may strand a token per waiter in sema) */
 #define OPEN   0
 #define CLOSED 1
 #define NATIVE 0
@@ -69,7 +74,7 @@ inline tryAcquire() {
 active [NOPS] proctype Op()
 {
 	bit v, sh, old3, kick;
-	byte old;
+	byte old, mk;
 	do
 	::
 		/* Lock: the fast path, else the slow-path entry site */
@@ -126,7 +131,7 @@ native:
 				if
 				:: word == 0 -> word = 1; old3 = 0
 				:: word == 1 -> word = 3; old3 = 1
-				:: word == 3 -> old3 = 1
+				:: word == 3 || word == 7 || word == 4 -> old3 = 1  /* marked, or reserved for a sleeper */
 				fi
 			}
 			if
@@ -148,13 +153,29 @@ park:
 			atomic { sema > 0 -> sema-- };    /* sleep until a token */
 			asleep--;
 			reg[_pid] = 0;
-			/* woken: swap in 3; a free word means acquired */
-			atomic { old = word; word = 3 };
+			/* woken: swap in 3, or 7 if it has waited long (starving);
+			 * a free or reserved word means acquired */
+			if :: mk = 3 :: mk = 7 fi;
+			atomic { old = word; word = mk };
 			if
-			:: old == 0 -> waiters--; goto leave
+			:: old == 0 || old == 4 ->
+#ifndef NOWITHDRAW
+				atomic { if :: word == 7 -> word = 3 :: else -> skip fi };
+#endif
+				waiters--; goto leave
 			:: else -> goto park
 			fi;
 backout:
+			/* withdraw a handoff request */
+			atomic {
+				if
+				:: word == 7 -> word = 3
+#ifndef NOHANDOFFCLEAR
+				:: word == 4 -> word = 0
+#endif
+				:: else -> skip
+				fi
+			}
 			waiters--;
 			assert(count[sh] > 0);
 			count[sh]--;
@@ -185,10 +206,11 @@ acquired:
 		atomic {
 			if
 			:: site == NATIVE ->
-				assert(!(word == 3 && asleep > 0));
+				assert(!((word == 3 || word == 7) && asleep > 0));
 				word = 0; kick = 0
 			:: site == PV && word == 1 -> word = 0; kick = 0
 			:: site == PV && word == 3 -> word = 0; kick = 1
+			:: site == PV && word == 7 -> word = 4; kick = 1  /* reserve for a sleeper */
 			fi
 		}
 		/* kick unless nobody waits or a token is already there */

@@ -19,7 +19,7 @@ check() {
 	./pan -m10000000 >out.txt 2>&1 || true
 	local n states
 	n=$(grep -oE "errors: [0-9]+" out.txt | grep -oE "[0-9]+" || echo "?")
-	states=$(grep -oE "[0-9]+ states, stored" out.txt | head -1 || true)
+	states=$(grep -oE "[0-9.e+]+ states, stored" out.txt | head -1 || true)
 	if { [ "$want" = none ] && [ "$n" = 0 ]; } || { [ "$want" = some ] && [ "$n" != 0 ] && [ "$n" != "?" ]; }; then
 		local what=""
 		[ "$n" != 0 ] && what=$(grep -m1 -oE 'assertion violated.*|invalid end state \(.*' out.txt | sed 's/^/: /')
@@ -37,4 +37,6 @@ check "without the drain (-DNODRAIN)" some -DNODRAIN
 check "with a wrong-shard decrement (-DWRONGSHARD)" some -DWRONGSHARD
 check "without the wake of the sleepers (-DNOWAKE)" some -DNOWAKE
 check "without the gate check after registering to sleep (-DNOPARKCHECK)" some -DNOPARKCHECK
+check "without freeing a reserved word on back-out (-DNOHANDOFFCLEAR)" some -DNOHANDOFFCLEAR
+check "without withdrawing the handoff request on taking the lock (-DNOWITHDRAW)" some -DNOWITHDRAW
 exit $bad
