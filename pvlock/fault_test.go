@@ -46,9 +46,7 @@ func waitChan(t *testing.T, what string, ch <-chan struct{}) {
 // after counting it runs the paravirt slow path, parks on a word that native
 // releases clear without a kick, and its wakeup is lost.
 func TestValidateAfterCount(t *testing.T) {
-	start := CurrentMode()
-	defer mustSwitch(t, start)
-	mustSwitch(t, Paravirt)
+	inMode(t, Paravirt)
 	var l SpinLock
 	l.Lock()
 	hit, release := barrier.ArmStall(barrier.StallBeforeCount)
@@ -82,9 +80,7 @@ func TestValidateAfterCount(t *testing.T) {
 // TestDrainSeesCountedOp: a goroutine stalled between its count and its
 // check of the gate keeps the drain from finishing.
 func TestDrainSeesCountedOp(t *testing.T) {
-	start := CurrentMode()
-	defer mustSwitch(t, start)
-	mustSwitch(t, Paravirt)
+	inMode(t, Paravirt)
 	var l SpinLock
 	l.Lock()
 	hit, release := barrier.ArmStall(barrier.StallBeforeCheck)
@@ -108,9 +104,7 @@ func TestDrainSeesCountedOp(t *testing.T) {
 // Without that check (fault noparkcheck) it sleeps, counted, until the lock
 // is released: the drain cannot finish and the switch gives up.
 func TestParkChecksGate(t *testing.T) {
-	start := CurrentMode()
-	defer mustSwitch(t, start)
-	mustSwitch(t, Paravirt)
+	inMode(t, Paravirt)
 	defer SetDrainBound(mustSetBound(t, time.Second))
 	var l SpinLock
 	l.Lock()
@@ -140,9 +134,7 @@ func TestParkChecksGate(t *testing.T) {
 // is left to take it. Without that (fault nohandoffclear) the word stays
 // reserved and the waiter, now native, spins on it for ever.
 func TestBackOutClearsReservation(t *testing.T) {
-	start := CurrentMode()
-	defer mustSwitch(t, start)
-	mustSwitch(t, Paravirt)
+	inMode(t, Paravirt)
 	defer SetDrainBound(mustSetBound(t, 5*time.Second))
 	var l SpinLock
 	l.Lock()

@@ -77,3 +77,21 @@ func stuckDrain(t *testing.T) (release func()) {
 	t.Cleanup(release) // also when the test fails before it releases
 	return release
 }
+
+// inMode switches to m for the rest of the test, and back to the mode the
+// test started in when it ends.
+func inMode(t *testing.T, m Mode) {
+	t.Helper()
+	start := CurrentMode()
+	t.Cleanup(func() { mustSwitch(t, start) })
+	mustSwitch(t, m)
+}
+
+// noRescues fails the test if the backstop rescued a sleeper since before:
+// each rescue is a lost wakeup.
+func noRescues(t *testing.T, before Stats) {
+	t.Helper()
+	if r := ReadStats().Sub(before).Rescues; r != 0 {
+		t.Fatalf("%d rescues: a wakeup was lost", r)
+	}
+}

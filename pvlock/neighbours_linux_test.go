@@ -189,16 +189,7 @@ func TestMDWEAtStart(t *testing.T) {
 // (each used to fail with "retry later", forever, while the status said
 // "patched").
 func TestSeccompDeniesMembarrierParavirt(t *testing.T) {
-	prog := buildNeighbour(t)
-	cmd := exec.Command(prog, "-seccomp", "-dur", "300ms")
-	cmd.Env = neighbourEnv("PVLOCK_MODE=paravirt")
-	r, err := runNeighbour(t, cmd, time.Minute)
-	if seccompUnavailable(r) {
-		t.Skipf("cannot install a seccomp filter here: %s", r.get("seccomp-error"))
-	}
-	if err != nil || !strings.HasPrefix(r.get("DONE"), "true") {
-		t.Fatalf("under seccomp: %v\n%s", err, r.out)
-	}
+	r := runUnderSeccomp(t, "PVLOCK_MODE=paravirt")
 	ok, failed := r.switches()
 	st := r.get("status")
 	if r.get("mechanism") != "dispatch" || failed != 0 || ok == 0 || !strings.Contains(st, "membarrier") || !strings.Contains(st, "operation not permitted") {
@@ -223,16 +214,7 @@ func TestSeccompDeniesMembarrierParavirt(t *testing.T) {
 // ErrSwitchDisabled (not ErrBusy, not "retry later"), and the status
 // says so.
 func TestSeccompDeniesMembarrierNative(t *testing.T) {
-	prog := buildNeighbour(t)
-	cmd := exec.Command(prog, "-seccomp", "-dur", "300ms")
-	cmd.Env = neighbourEnv("PVLOCK_MODE=native")
-	r, err := runNeighbour(t, cmd, time.Minute)
-	if seccompUnavailable(r) {
-		t.Skipf("cannot install a seccomp filter here: %s", r.get("seccomp-error"))
-	}
-	if err != nil || !strings.HasPrefix(r.get("DONE"), "true") {
-		t.Fatalf("under seccomp: %v\n%s", err, r.out)
-	}
+	r := runUnderSeccomp(t, "PVLOCK_MODE=native")
 	ok, failed := r.switches()
 	disabled := 0
 	for _, l := range r.lines["switch-error"] {
@@ -406,4 +388,22 @@ func TestUprobeOnSlowEntry(t *testing.T) {
 		t.Fatalf("the uprobe was never hit: no contended Lock reached lockSlowEntry, the test proved nothing\n%s", r.out)
 	}
 	t.Logf("uprobe hits: %d (-1: unknown); refused: %s", hits, msg)
+}
+
+// runUnderSeccomp runs the neighbour program with env under a seccomp
+// filter that denies membarrier after its start, skipping the test where no
+// filter can be installed, and fails the test unless the program finished.
+func runUnderSeccomp(t *testing.T, env string) report {
+	t.Helper()
+	prog := buildNeighbour(t)
+	cmd := exec.Command(prog, "-seccomp", "-dur", "300ms")
+	cmd.Env = neighbourEnv(env)
+	r, err := runNeighbour(t, cmd, time.Minute)
+	if seccompUnavailable(r) {
+		t.Skipf("cannot install a seccomp filter here: %s", r.get("seccomp-error"))
+	}
+	if err != nil || !strings.HasPrefix(r.get("DONE"), "true") {
+		t.Fatalf("under seccomp: %v\n%s", err, r.out)
+	}
+	return r
 }

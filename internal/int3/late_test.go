@@ -15,18 +15,7 @@ import (
 // emulate nothing. The handler is called with a fake frame whose RIP is
 // just past the site's first byte, as after an INT3 there.
 func TestLateTrap(t *testing.T) {
-	if err := int3.Install(); err != nil {
-		t.Fatal(err)
-	}
-	rs, err := int3.Register(testsite.FlagSite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	site := testsite.FlagSite.Addr()
-	info := make([]byte, 128)
-	uc := make([]byte, 1024)
-	binary.LittleEndian.PutUint32(info[int3.TestSICode:], int3.TestSIKernel)
-	binary.LittleEndian.PutUint64(uc[int3.TestUCRIP:], uint64(site+1))
+	rs, site, info, uc := fakeTrapOnFlag(t, 1)
 	traps := rs[0].Traps()
 	in := int3.InFlight()
 	int3.CallHandler(info, uc)
@@ -54,18 +43,7 @@ func TestLateTrap(t *testing.T) {
 // nothing, and counts the trap as rewound (it used to pass it to the Go
 // runtime, which crashed with "SIGTRAP: trace trap" at the site).
 func TestRewoundTrap(t *testing.T) {
-	if err := int3.Install(); err != nil {
-		t.Fatal(err)
-	}
-	rs, err := int3.Register(testsite.FlagSite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	site := testsite.FlagSite.Addr()
-	info := make([]byte, 128)
-	uc := make([]byte, 1024)
-	binary.LittleEndian.PutUint32(info[int3.TestSICode:], int3.TestSIKernel)
-	binary.LittleEndian.PutUint64(uc[int3.TestUCRIP:], uint64(site))
+	rs, site, info, uc := fakeTrapOnFlag(t, 0)
 	traps, rewound := rs[0].Traps(), int3.Rewound()
 	int3.CallHandler(info, uc)
 	if rip := binary.LittleEndian.Uint64(uc[int3.TestUCRIP:]); rip != uint64(site) {
@@ -77,4 +55,25 @@ func TestRewoundTrap(t *testing.T) {
 	if int3.Rewound() != rewound+1 {
 		t.Fatalf("Rewound = %d, want %d", int3.Rewound(), rewound+1)
 	}
+}
+
+// fakeTrapOnFlag registers testsite.Flag with the installed handler and
+// returns its registration, its address, and a fake siginfo (SI_KERNEL)
+// and ucontext whose RIP is the site's address plus ripOff: 1 as after an
+// INT3 on the site, 0 as after a debugger rewound the PC onto it.
+func fakeTrapOnFlag(t *testing.T, ripOff uintptr) (rs []*int3.Site, site uintptr, info, uc []byte) {
+	t.Helper()
+	if err := int3.Install(); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := int3.Register(testsite.FlagSite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site = testsite.FlagSite.Addr()
+	info = make([]byte, 128)
+	uc = make([]byte, 1024)
+	binary.LittleEndian.PutUint32(info[int3.TestSICode:], int3.TestSIKernel)
+	binary.LittleEndian.PutUint64(uc[int3.TestUCRIP:], uint64(site+ripOff))
+	return rs, site, info, uc
 }

@@ -118,33 +118,13 @@ func window(ops []op) error {
 	int3.Commit(gen)
 	committed = true
 	// 4. Tails.
-	for i := range ops {
-		if e := write(ops[i].site.Addr()+1, ops[i].newBytes[1:], "tails", i); e != 0 {
-			failStep, failErr = "tails", e
-			break
-		}
-	}
-	if failErr == 0 {
-		if e := syncCore("sync2"); e != 0 {
-			failStep, failErr = "sync2", e
-		}
-	}
+	failStep, failErr = writeAll(ops, "tails", "sync2", tail)
 	// After the commit a lost handler cannot be answered by undoing; the
 	// fastest way out is to finish, so the checks only record it.
 	own.check()
 	// 5. First bytes.
 	if failErr == 0 {
-		for i := range ops {
-			if e := write(ops[i].site.Addr(), ops[i].newBytes[:1], "first", i); e != 0 {
-				failStep, failErr = "first", e
-				break
-			}
-		}
-	}
-	if failErr == 0 {
-		if e := syncCore("sync3"); e != 0 {
-			failStep, failErr = "sync3", e
-		}
+		failStep, failErr = writeAll(ops, "first", "sync3", first)
 	}
 	own.check()
 	// 6. Wait out handlers that may hold an old descriptor.
@@ -209,6 +189,27 @@ func syncCore(step string) syscall.Errno {
 	_, _, e := syscall.RawSyscall(sysMembarrier, membarrierPrivateExpeditedSync, 0, 0)
 	return e
 }
+
+// writeAll writes part of every site's new variant, in address order, then
+// makes every core serialize (syncStep); it returns the step that failed and
+// its errno, or "" and 0. Raw syscalls only, no allocation: it runs pinned.
+func writeAll(ops []op, step, syncStep string, part func(o *op) (uintptr, []byte)) (string, syscall.Errno) {
+	for i := range ops {
+		addr, b := part(&ops[i])
+		if e := write(addr, b, step, i); e != 0 {
+			return step, e
+		}
+	}
+	if e := syncCore(syncStep); e != 0 {
+		return syncStep, e
+	}
+	return "", 0
+}
+
+// tail is bytes 1..n-1 of a site's new variant, written while the first
+// byte is INT3 (step 4); first is its first byte, written last (step 5).
+func tail(o *op) (uintptr, []byte)  { return o.site.Addr() + 1, o.newBytes[1:] }
+func first(o *op) (uintptr, []byte) { return o.site.Addr(), o.newBytes[:1] }
 
 // waitHandlers waits out trap handlers that may hold an old descriptor
 // (step 6). The fault NoHandlerWait (test builds only) skips it, so that
