@@ -39,3 +39,10 @@ func CheckSigMask() error {
 	defer mu.Unlock()
 	return checkSigMask()
 }
+
+// ReadTracerPid is the TracerPid reader the tracer check uses.
+func ReadTracerPid() (int, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	return readTracerPid()
+}

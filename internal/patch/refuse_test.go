@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -142,5 +143,24 @@ func TestWriterFromEnv(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestWriterFromEnv") {
 		t.Fatalf("subprocess: %v\n%s", err, out)
+	}
+}
+
+// TestReadTracerPid: the tracer check's reader (its own buffer, no
+// allocation) agrees with a plain parse of /proc/self/status.
+func TestReadTracerPid(t *testing.T) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := -1
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "TracerPid:"); ok {
+			want, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	got, err := patch.ReadTracerPid()
+	if err != nil || got != want {
+		t.Fatalf("ReadTracerPid() = %d, %v; /proc/self/status says %d", got, err, want)
 	}
 }
