@@ -112,12 +112,15 @@
 // code is the mode. The binary is built with the paravirt variants; at
 // start, if PVLOCK_MODE asks for native, the sites are rewritten once.
 //
-// A switch closes a gate, waits until no slow-path waiter of the old
-// variant is active (package barrier explains why that is enough), rewrites
-// both sites in one short window, publishes the mode and opens the gate.
-// If the waiters do not drain within a bound (DefaultDrainBound,
-// SetDrainBound) or the context ends, nothing is written and Switch returns
-// an error matching ErrBusy. Where the sites cannot be patched (no
+// A switch closes a gate, wakes the paravirt waiters that sleep (they see
+// the closed gate and back out), waits until no paravirt waiter that has
+// marked a lock word is left (native waiters only ever write 0 -> 1 and are
+// never waited for; package internal/barrier explains why that is enough),
+// rewrites both sites in one short window, publishes the mode and opens the
+// gate. Waiters that reach the closed gate wait there asleep, still taking
+// a lock that becomes free. If the drain does not finish within a strict
+// bound (DefaultDrainBound, SetDrainBound) or the context ends, nothing is
+// written and Switch returns an error matching ErrBusy. Where the sites cannot be patched (no
 // membarrier SYNC_CORE, no way to write text, not linux/amd64), or where
 // PVLOCK_PATCH=off asks for it, Switch works by dispatch instead: the
 // slow-path entry reads the published mode under the same barrier and
