@@ -155,3 +155,68 @@ func BenchmarkPublicUncontended(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkVsMutex compares the variants with sync.Mutex on the shapes the
+// paravirt variant must win (ns per critical section, lower is better):
+// cs multiply-adds inside the lock and 50 outside, with goroutines locked to
+// OS threads at GOMAXPROCS = threads (the OS oversubscribes a 2-CPU
+// machine), and plain goroutines at GOMAXPROCS=2. Read the ratios within
+// one run (benchstat on lock=...).
+func BenchmarkVsMutex(b *testing.B) {
+	shapes := []struct {
+		workers, procs int
+		locked         bool
+	}{
+		{8, 8, true}, {32, 32, true}, {128, 128, true}, {32, 2, false}, {2, 2, false},
+	}
+	locks := []benchLock{benchLocks[0], benchLocks[1], benchLocks[3]} // native, paravirt, sync.Mutex
+	for _, sh := range shapes {
+		for _, cs := range []int{20, 200} {
+			kind := "goroutines"
+			if sh.locked {
+				kind = "threads"
+			}
+			for _, bl := range locks {
+				b.Run(fmt.Sprintf("%s=%d/procs=%d/cs=%d/%s", kind, sh.workers, sh.procs, cs, bl.name), func(b *testing.B) {
+					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(sh.procs))
+					work(b, bl.new(), sh.workers, sh.locked, cs, 50)
+				})
+			}
+		}
+	}
+}
+
+// work runs b.N critical sections of cs multiply-adds over g goroutines,
+// each followed by outside multiply-adds without the lock.
+func work(b *testing.B, l sync.Locker, g int, lockThreads bool, cs, outside int) {
+	var shared uint64
+	var wg sync.WaitGroup
+	per := max(b.N/g, 1)
+	start := make(chan struct{})
+	for range g {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if lockThreads {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
+			x := uint64(1)
+			<-start
+			for range per {
+				l.Lock()
+				for range cs {
+					shared = shared*6364136223846793005 + 1
+				}
+				l.Unlock()
+				for range outside {
+					x = x*6364136223846793005 + 1
+				}
+			}
+			sink.Add(x & 1)
+		}()
+	}
+	b.ResetTimer()
+	close(start)
+	wg.Wait()
+}
