@@ -74,11 +74,27 @@ func BenchmarkUncontended(b *testing.B) {
 func contend(b *testing.B, mk func() sync.Locker, g int, lockThreads bool) {
 	l := mk()
 	var shared [8]uint64
-	var wg sync.WaitGroup
-	per := b.N / g
-	if per == 0 {
-		per = 1
+	per := max(b.N/g, 1)
+	runWorkers(b, g, lockThreads, func() {
+		for range per {
+			l.Lock()
+			for k := range shared {
+				shared[k]++
+			}
+			l.Unlock()
+		}
+	})
+	b.StopTimer()
+	if shared[0] != uint64(per*g) {
+		b.Fatalf("lost updates: %d, want %d", shared[0], per*g)
 	}
+}
+
+// runWorkers runs body on g goroutines (each locked to an OS thread if
+// lockThreads), all released at once after the benchmark timer is reset,
+// and returns when every one has finished.
+func runWorkers(b *testing.B, g int, lockThreads bool, body func()) {
+	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for range g {
 		wg.Add(1)
@@ -89,22 +105,12 @@ func contend(b *testing.B, mk func() sync.Locker, g int, lockThreads bool) {
 				defer runtime.UnlockOSThread()
 			}
 			<-start
-			for range per {
-				l.Lock()
-				for k := range shared {
-					shared[k]++
-				}
-				l.Unlock()
-			}
+			body()
 		}()
 	}
 	b.ResetTimer()
 	close(start)
 	wg.Wait()
-	b.StopTimer()
-	if shared[0] != uint64(per*g) {
-		b.Fatalf("lost updates: %d, want %d", shared[0], per*g)
-	}
 }
 
 // BenchmarkContended: goroutines = GOMAXPROCS (every goroutine has a P) and
@@ -190,33 +196,19 @@ func BenchmarkVsMutex(b *testing.B) {
 // each followed by outside multiply-adds without the lock.
 func work(b *testing.B, l sync.Locker, g int, lockThreads bool, cs, outside int) {
 	var shared uint64
-	var wg sync.WaitGroup
 	per := max(b.N/g, 1)
-	start := make(chan struct{})
-	for range g {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if lockThreads {
-				runtime.LockOSThread()
-				defer runtime.UnlockOSThread()
+	runWorkers(b, g, lockThreads, func() {
+		x := uint64(1)
+		for range per {
+			l.Lock()
+			for range cs {
+				shared = shared*6364136223846793005 + 1
 			}
-			x := uint64(1)
-			<-start
-			for range per {
-				l.Lock()
-				for range cs {
-					shared = shared*6364136223846793005 + 1
-				}
-				l.Unlock()
-				for range outside {
-					x = x*6364136223846793005 + 1
-				}
+			l.Unlock()
+			for range outside {
+				x = x*6364136223846793005 + 1
 			}
-			sink.Add(x & 1)
-		}()
-	}
-	b.ResetTimer()
-	close(start)
-	wg.Wait()
+		}
+		sink.Add(x & 1)
+	})
 }
