@@ -1,6 +1,7 @@
 package pvlock
 
 import (
+	"runtime"
 	"sync/atomic"
 
 	"github.com/pvswitch/pvswitch/internal/barrier"
@@ -28,11 +29,21 @@ import (
 // the process's (sw.b), or a test's own for a lock of its own.
 func (l *SpinLock) lockSlowNative(g *barrier.Barrier) bool {
 	stats.slow.Add(1)
-	for {
+	for round := 1; ; round++ {
 		if spinWait(&l.key, spinPauses) && l.tryAcquire() {
 			return true
 		}
 		preemptPoint()
+		if round%nativeYieldRounds == 0 {
+			// Give this P to the goroutines queued on it: the holder
+			// may be one of them, and so may a switcher. Go preempts a
+			// spinner only when sysmon asks, and under heavy OS
+			// oversubscription sysmon itself waits for a CPU: without
+			// this, runnable goroutines starved for seconds behind
+			// native spinners (TestSwitchTorture at GOMAXPROCS=64
+			// beside another busy process).
+			runtime.Gosched()
+		}
 		if !g.IsOpen() {
 			return g.Wait(gateRetry, l.tryAcquire)
 		}

@@ -26,6 +26,12 @@ const (
 	// short, since it was woken because the lock was just released.
 	pvWakeSpinRounds = 2
 
+	// nativeYieldRounds is how many spin rounds (about 0.8 us each) a
+	// native waiter runs between two runtime.Gosched calls: about 50 us,
+	// long against a short critical section, short against the 10 ms
+	// after which Go's sysmon would preempt it (when sysmon gets a CPU).
+	nativeYieldRounds = 64
+
 	// starveAfter is how long a paravirt waiter waits before it asks the
 	// release to hand the lock over to a sleeper (handoffBit), as
 	// sync.Mutex switches to its starvation mode after 1 ms: it bounds
