@@ -53,7 +53,6 @@ import (
 // then reads the count cannot miss this waiter (see unlockSlowParavirt).
 func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 	stats.slow.Add(1)
-	start := nanotime()
 	for range pvSpinRounds {
 		if spinWait(&l.key, spinPauses) && l.tryAcquire() {
 			return true
@@ -61,6 +60,10 @@ func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 		preemptPoint()
 	}
 
+	// How long it has waited counts from here: a waiter that got the lock
+	// while spinning never needs the clock, and the few microseconds of
+	// spin are nothing against starveAfter.
+	start := nanotime()
 	tok, ok := g.Enter(uint32(Paravirt))
 	if !ok {
 		if g.IsOpen() {
