@@ -445,6 +445,21 @@ func TestSwitchAfterSlowPaths(t *testing.T) {
 		if !sw.b.Drained() {
 			t.Fatalf("mode %v: barrier count not zero on every shard with no op running (sum %d)", m, sw.b.Active())
 		}
+		if m == Paravirt {
+			// One counted op on its own: many ops' increments and
+			// decrements on the wrong shards can happen to cancel out,
+			// but then a single op's cannot.
+			var one SpinLock
+			one.Lock()
+			done := make(chan struct{})
+			go func() { one.Lock(); one.Unlock(); close(done) }()
+			waitFor(t, "a lone waiter to park", func() bool { return word(&one) == lockedParked })
+			one.Unlock()
+			<-done
+			if !sw.b.Drained() {
+				t.Fatalf("barrier count not zero on every shard after one counted op left (sum %d)", sw.b.Active())
+			}
+		}
 		mustSwitch(t, other(m))
 	}
 }
