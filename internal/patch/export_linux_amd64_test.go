@@ -46,3 +46,22 @@ func ReadTracerPid() (int, error) {
 	defer mu.Unlock()
 	return readTracerPid()
 }
+
+// StatBlocked parses the blocked field of a /proc/PID/stat line.
+func StatBlocked(b []byte) (uint64, bool) { return statBlocked(b) }
+
+// SigBlkStat and SigBlkStatus read thread tid's blocked set the two ways:
+// what the check reads (stat, signals 1..31) and the full set (status).
+func SigBlkStat(tid int) (uint64, bool, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	path := [...]byte{'/', 'p', 'r', 'o', 'c', '/', 's', 'e', 'l', 'f', '/', 't', 'a', 's', 'k', 0}
+	dir, e := procOpenAt(atFDCWD, path[:], syscall.O_DIRECTORY)
+	if e != 0 {
+		return 0, false, e
+	}
+	defer procClose(dir)
+	return sigBlkAt(dir, tid)
+}
+
+func SigBlkStatus(tid int) (uint64, bool) { return sigBlk(tid) }

@@ -29,7 +29,7 @@ const (
 )
 
 // checkSigMask refuses with a *SigBlockedError if a thread of the process
-// blocks SIGTRAP (SigBlk in /proc/self/task/*/status). It reads files, so
+// blocks SIGTRAP (the blocked field of /proc/self/task/*/stat). It reads files, so
 // it runs before the pinned window, never inside it: a thread that blocks
 // SIGTRAP after this check and then runs an armed site during the window
 // still kills the process (see the package doc). A thread that blocks
@@ -50,7 +50,7 @@ func checkSigMask() error {
 		return nil
 	}
 	tid := sigTids[0]
-	blk, _, _ := sigBlk(tid)
+	blk, _ := sigBlk(tid)
 	comm, _ := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/comm")
 	return &SigBlockedError{Tid: tid, Comm: strings.TrimSpace(string(comm)), SigBlk: blk}
 }
@@ -67,30 +67,30 @@ var (
 // SIGTRAP now and returns how many (at most len(sigTids)).
 func blockingThreads(out []int) (int, error) {
 	path := [...]byte{'/', 'p', 'r', 'o', 'c', '/', 's', 'e', 'l', 'f', '/', 't', 'a', 's', 'k', 0}
-	fd, _, e := syscall.Syscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&path[0])), syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0, 0, 0)
+	dir, e := procOpenAt(atFDCWD, path[:], syscall.O_DIRECTORY)
 	if e != 0 {
 		return 0, fmt.Errorf("open /proc/self/task: %w", e)
 	}
-	defer syscall.Close(int(fd))
+	defer procClose(dir)
 	n := 0
 	for {
-		m, err := syscall.Getdents(int(fd), sigDir[:])
-		if err != nil {
-			return 0, fmt.Errorf("getdents /proc/self/task: %w", err)
+		m, _, e := syscall.RawSyscall(syscall.SYS_GETDENTS64, dir, uintptr(unsafe.Pointer(&sigDir[0])), uintptr(len(sigDir)))
+		if e != 0 {
+			return 0, fmt.Errorf("getdents /proc/self/task: %w", e)
 		}
-		if m <= 0 {
+		if m == 0 {
 			return n, nil
 		}
 		// struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16,
 		// d_type u8, d_name (NUL-terminated).
-		for off := 0; off < m; {
+		for off := 0; off < int(m); {
 			reclen := int(sigDir[off+16]) | int(sigDir[off+17])<<8
 			tid, ok := atoi(sigDir[off+19 : off+reclen])
 			off += reclen
 			if !ok {
 				continue // "." and ".."
 			}
-			blk, found, err := sigBlk(tid)
+			blk, found, err := sigBlkAt(dir, tid)
 			if err != nil {
 				return 0, err
 			}
@@ -105,9 +105,15 @@ func blockingThreads(out []int) (int, error) {
 // recheckThreads keeps in tids those that still block SIGTRAP and returns
 // how many.
 func recheckThreads(tids []int) (int, error) {
+	path := [...]byte{'/', 'p', 'r', 'o', 'c', '/', 's', 'e', 'l', 'f', '/', 't', 'a', 's', 'k', 0}
+	dir, e := procOpenAt(atFDCWD, path[:], syscall.O_DIRECTORY)
+	if e != 0 {
+		return 0, fmt.Errorf("open /proc/self/task: %w", e)
+	}
+	defer procClose(dir)
 	n := 0
 	for _, tid := range tids {
-		blk, found, err := sigBlk(tid)
+		blk, found, err := sigBlkAt(dir, tid)
 		if err != nil {
 			return 0, err
 		}
@@ -126,55 +132,83 @@ func blocksTrap(blk uint64) bool {
 	return blk&sigTrapBit != 0 && blk&sigStdBlockable != sigStdBlockable
 }
 
-const atFDCWD = ^uintptr(99) // AT_FDCWD (-100)
-
-// sigBlk returns the SigBlk set of thread tid of this process; found is
-// false if the thread is gone.
-func sigBlk(tid int) (blk uint64, found bool, err error) {
-	p := append(sigPath[:0], "/proc/self/task/"...)
-	p = strconv.AppendInt(p, int64(tid), 10)
-	p = append(p, "/status\x00"...)
-	fd, _, e := syscall.Syscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&p[0])), syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
+// sigBlkAt returns the blocked set of standard signals (1..31) of thread
+// tid, read from "tid/stat" under dir (/proc/self/task); found is false if
+// the thread is gone. It reads stat, not status: the kernel composes stat
+// in about a third of the time (3 us against 10 us here), and its
+// "blocked" field (the 32nd) holds signals 1..31, SIGTRAP among them.
+func sigBlkAt(dir uintptr, tid int) (blk uint64, found bool, err error) {
+	p := strconv.AppendInt(sigPath[:0], int64(tid), 10)
+	p = append(p, "/stat\x00"...)
+	fd, e := procOpenAt(dir, p, 0)
 	if e == syscall.ENOENT || e == syscall.ESRCH {
 		return 0, false, nil
 	}
 	if e != 0 {
-		return 0, false, fmt.Errorf("open %s: %w", p[:len(p)-1], e)
+		return 0, false, fmt.Errorf("open /proc/self/task/%s: %w", p[:len(p)-1], e)
 	}
-	defer syscall.Close(int(fd))
-	m := 0
-	for m < len(sigFile) {
-		k, err := syscall.Read(int(fd), sigFile[m:])
-		if err == syscall.ESRCH {
-			return 0, false, nil
-		}
-		if err != nil {
-			return 0, false, err
-		}
-		if k == 0 {
-			break
-		}
-		m += k
+	m, e := procReadAll(fd, sigFile[:])
+	procClose(fd)
+	if e == syscall.ESRCH {
+		return 0, false, nil
 	}
-	b := sigFile[:m]
-	const key = "\nSigBlk:"
-	for i := 0; i+len(key) <= len(b); i++ {
-		if string(b[i:i+len(key)]) != key {
+	if e != 0 {
+		return 0, false, fmt.Errorf("read /proc/self/task/%s: %w", p[:len(p)-1], e)
+	}
+	blk, ok := statBlocked(sigFile[:m])
+	if !ok {
+		return 0, false, fmt.Errorf("no blocked-signals field in /proc/self/task/%s", p[:len(p)-1])
+	}
+	return blk, true, nil
+}
+
+// statBlocked returns field 32 (blocked) of a /proc/PID/stat line. Field
+// 2, the command name in parentheses, may hold spaces and parentheses, so
+// the fields are counted from the last ')': field 3 follows it.
+func statBlocked(b []byte) (uint64, bool) {
+	i := len(b) - 1
+	for i >= 0 && b[i] != ')' {
+		i--
+	}
+	if i < 0 {
+		return 0, false
+	}
+	field := 2
+	v, digits := uint64(0), 0
+	for _, c := range b[i+1:] {
+		if c == ' ' || c == '\n' {
+			if field == 32 {
+				break
+			}
+			field++
 			continue
 		}
-		v := uint64(0)
-		for j := i + len(key); j < len(b) && b[j] != '\n'; j++ {
-			c := b[j]
-			switch {
-			case c >= '0' && c <= '9':
-				v = v<<4 | uint64(c-'0')
-			case c >= 'a' && c <= 'f':
-				v = v<<4 | uint64(c-'a'+10)
+		if field == 32 {
+			if c < '0' || c > '9' {
+				return 0, false
 			}
+			v = v*10 + uint64(c-'0')
+			digits++
 		}
-		return v, true, nil
 	}
-	return 0, false, nil
+	return v, field == 32 && digits > 0
+}
+
+// sigBlk returns the SigBlk set of thread tid of this process, for the
+// refusal's message: all 64 signals, from status.
+func sigBlk(tid int) (blk uint64, found bool) {
+	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return 0, false
+	}
+	const key = "\nSigBlk:"
+	i := strings.Index(string(b), key)
+	if i < 0 {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(b[i+len(key):]), "\n")
+	v, err := strconv.ParseUint(strings.TrimSpace(line), 16, 64)
+	return v, err == nil
 }
 
 // atoi parses a NUL-terminated decimal thread id.

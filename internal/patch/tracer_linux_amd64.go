@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
-	"syscall"
 )
 
 // envAllowTracer set to "1" allows switching with a tracer attached.
@@ -38,25 +37,18 @@ func checkTracer() error {
 }
 
 func readTracerPid() (int, error) {
-	// Read with a buffer of its own (guarded by mu, as every caller holds
-	// it) rather than os.ReadFile: this runs on every switch, with the
-	// gate closed, and the allocation and line splitting cost more than
-	// the kernel's read (about 40 us against 12 us on a quiet machine).
-	fd, err := syscall.Open("/proc/self/status", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, fmt.Errorf("open /proc/self/status: %w", err)
+	// Read with raw calls into a buffer of its own (guarded by mu, as
+	// every caller holds it) rather than os.ReadFile: this runs on every
+	// switch, with the gate closed (procfs_linux_amd64.go says why).
+	path := [...]byte{'/', 'p', 'r', 'o', 'c', '/', 's', 'e', 'l', 'f', '/', 's', 't', 'a', 't', 'u', 's', 0}
+	fd, e := procOpenAt(atFDCWD, path[:], 0)
+	if e != 0 {
+		return 0, fmt.Errorf("open /proc/self/status: %w", e)
 	}
-	defer syscall.Close(fd)
-	n := 0
-	for n < len(statusBuf) {
-		m, err := syscall.Read(fd, statusBuf[n:])
-		if err != nil {
-			return 0, fmt.Errorf("read /proc/self/status: %w", err)
-		}
-		if m == 0 {
-			break
-		}
-		n += m
+	n, e := procReadAll(fd, statusBuf[:])
+	procClose(fd)
+	if e != 0 {
+		return 0, fmt.Errorf("read /proc/self/status: %w", e)
 	}
 	b := statusBuf[:n]
 	const key = "\nTracerPid:"
