@@ -123,29 +123,64 @@ func (o lockOpSites) dispatchRelease() string {
 
 // switchTo rewrites every site to its variant named m.String(), in one
 // batch with one commit point, and returns the mode the sites run
-// afterwards: m when the batch committed, even if the error says it left
-// INT3 on a site (the trap handler runs the new variant there until the
-// next switch finishes it); the old mode when the patcher refused.
+// afterwards (see pendingSwitch.commit).
 func (o lockOpSites) switchTo(m Mode) (Mode, error) {
-	if err := o.disabled(); err != nil {
-		return o.mode(), err
+	return o.prepare(m).commit()
+}
+
+// pendingSwitch is a switch of the sites to mode to whose checks have run
+// (prepare) and whose window has not (commit); it holds the patcher's lock
+// in between, unless the checks refused (err).
+type pendingSwitch struct {
+	o     lockOpSites
+	to    Mode
+	batch *patch.Batch
+	err   error
+}
+
+// prepare checks the switch of every site to its variant named m.String()
+// (patch.Prepare): Switch runs it while the drain waits.
+func (o lockOpSites) prepare(m Mode) pendingSwitch {
+	p := pendingSwitch{o: o, to: m}
+	if p.err = o.disabled(); p.err != nil {
+		return p
 	}
 	batch := make([]patch.Change, len(o))
 	for i, s := range o {
 		v := s.VariantIndex(m.String())
 		if v < 0 {
-			return o.mode(), fmt.Errorf("pvlock: site %s has no variant %q", s.Name(), m)
+			p.err = fmt.Errorf("pvlock: site %s has no variant %q", s.Name(), m)
+			return p
 		}
 		batch[i] = patch.Change{Site: s, Variant: v}
 	}
-	err := patch.Switch(batch)
+	p.batch, p.err = patch.Prepare(batch)
+	return p
+}
+
+// commit runs the window and returns the mode the sites run afterwards: to
+// when the batch committed, even if the error says it left INT3 on a site
+// (the trap handler runs the new variant there until the next switch
+// finishes it); the old mode when the patcher refused.
+func (p pendingSwitch) commit() (Mode, error) {
+	if p.err != nil {
+		return p.o.mode(), p.err
+	}
+	err := p.batch.Commit()
 	if errors.Is(err, patch.ErrWritesRefused) {
-		return o.writesRefused(m, err)
+		return p.o.writesRefused(p.to, err)
 	}
 	if err != nil && !errors.Is(err, patch.ErrRollForward) {
-		return o.mode(), err
+		return p.o.mode(), err
 	}
-	return m, err
+	return p.to, err
+}
+
+// cancel ends a pending switch without writing anything.
+func (p pendingSwitch) cancel() {
+	if p.batch != nil {
+		p.batch.Cancel()
+	}
 }
 
 // ErrSwitchDisabled is matched by the error of every Switch after the

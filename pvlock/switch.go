@@ -78,7 +78,9 @@ func SetDrainBound(d time.Duration) (time.Duration, error) {
 //     gate and back out, then wait, sleeping, until no waiter that has
 //     marked a lock word or sleeps is left (native waiters only ever write
 //     0 -> 1 and are never waited for); at most the drain bound
-//     (SetDrainBound) or until ctx ends;
+//     (SetDrainBound) or until ctx ends. Meanwhile the switcher runs the
+//     commit's checks (a tracer, a thread blocking SIGTRAP, the sites'
+//     bytes), and the last waiter to leave wakes it;
 //  3. commit: rewrite the lock-op sites in one short window (package patch),
 //     or, in the dispatch fallback, only publish the new mode;
 //  4. open the gate.
@@ -122,12 +124,23 @@ func Switch(ctx context.Context, to Mode) error {
 		return nil
 	}
 	sw.b.Close()
-	if err := sw.b.Drain(ctx, time.Duration(sw.drainBound.Load()), func() { wakeSleepers() }); err != nil {
+	// The commit's checks (tracer, signal masks, site bytes) run while
+	// the woken sleepers back out, not after the drain.
+	var pend pendingCommit
+	prepared := false
+	prepare := func() { pend, prepared = prepareCommit(to), true }
+	if err := sw.b.Drain(ctx, time.Duration(sw.drainBound.Load()), func() { wakeSleepers(); prepare() }); err != nil {
+		if prepared {
+			pend.cancel()
+		}
 		sw.b.Open(uint32(from)) // abort: nothing was written
 		sw.aborts.Add(1)
 		return fmt.Errorf("%w: switch %v -> %v: %w", ErrBusy, from, to, err)
 	}
-	now, err := commit(to)
+	if !prepared { // the drain ran no kick (only under an injected fault)
+		prepare()
+	}
+	now, err := pend.commit()
 	sw.b.Open(uint32(now))
 	if err != nil {
 		sw.failures.Add(1)
@@ -141,14 +154,40 @@ func Switch(ctx context.Context, to Mode) error {
 	return nil
 }
 
-// commit makes the sites run mode to, with the gate closed and the old
+// pendingCommit is a commit whose checks have run: prepareCommit, then
+// exactly one of commit or cancel.
+type pendingCommit struct {
+	to      Mode
+	patched *pendingSwitch // nil under dispatch
+}
+
+// prepareCommit runs the checks of a commit to mode to (nothing to check
+// under dispatch). The gate is closed; the drain may still be running.
+func prepareCommit(to Mode) pendingCommit {
+	c := pendingCommit{to: to}
+	if !sw.dispatch.Load() {
+		p := lockOps.prepare(to)
+		c.patched = &p
+	}
+	return c
+}
+
+// cancel ends a pending commit without writing anything (the drain failed).
+func (c pendingCommit) cancel() {
+	if c.patched != nil {
+		c.patched.cancel()
+	}
+}
+
+// commit makes the sites run mode c.to, with the gate closed and the old
 // variant drained, and returns the mode now in effect (the published mode
 // must always equal what the sites do).
-func commit(to Mode) (Mode, error) {
-	if sw.dispatch.Load() {
+func (c pendingCommit) commit() (Mode, error) {
+	to := c.to
+	if c.patched == nil {
 		return to, nil
 	}
-	now, err := lockOps.switchTo(to)
+	now, err := c.patched.commit()
 	switch {
 	case err == nil:
 		return now, nil

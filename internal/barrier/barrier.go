@@ -39,6 +39,11 @@ type Barrier struct {
 	opened atomic.Pointer[chan struct{}]
 
 	waiting atomic.Int32 // goroutines in Wait, for tests and status
+
+	// drained carries a hint from Exit to Drain: an op left while the gate
+	// was closed and every shard read zero after it. A buffer of one, sent
+	// without blocking; Drain trusts only its own reading of the count.
+	drained atomic.Pointer[chan struct{}]
 }
 
 // Enter counts an op of variant want. It returns ok = false, having
@@ -62,7 +67,26 @@ func (b *Barrier) Exit(t Token) {
 	if fault.Active(fault.WrongShard) {
 		i = (i + 1) % shard.Shards()
 	}
-	b.count.AddAt(i, -1)
+	b.count.AddAt(i, -1) // LOCK XADD: ordered before the gate load
+	if b.gate.Load() != open {
+		b.wakeDrainer()
+	}
+}
+
+// wakeDrainer readies a Drain waiting for the count to reach zero, if it
+// now has: the op that leaves last hands the switcher its P's next slot
+// (a goroutine readied by a channel send runs next on the sender's P), so
+// a drain that ends while every P is busy does not wait for a timer and
+// then for a P. Only a hint: a send that finds the buffer full, a drain
+// that is not waiting yet, or a stale hint from an earlier switch all end
+// in Drain reading the count again.
+func (b *Barrier) wakeDrainer() {
+	if ch := b.drained.Load(); ch != nil && b.count.AllZero() {
+		select {
+		case *ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // State returns the published state.
@@ -113,6 +137,10 @@ func (b *Barrier) Close() {
 	b.mu.Lock()
 	ch := make(chan struct{})
 	b.opened.Store(&ch)
+	if b.drained.Load() == nil {
+		d := make(chan struct{}, 1)
+		b.drained.Store(&d)
+	}
 	b.mu.Unlock()
 	closeGate(&b.gate) // XCHG (gate.go)
 }
@@ -139,6 +167,14 @@ func (b *Barrier) Drain(ctx context.Context, bound time.Duration, kick func()) e
 		return nil
 	}
 	deadline := time.Now().Add(bound)
+	var hint chan struct{} // nil (never ready) if Close was not called
+	if p := b.drained.Load(); p != nil {
+		hint = *p
+	}
+	select {
+	case <-hint: // a hint left over from an earlier switch
+	default:
+	}
 	if kick != nil && !fault.Active(fault.NoWake) {
 		kick()
 	}
@@ -157,6 +193,7 @@ func (b *Barrier) Drain(ctx context.Context, bound time.Duration, kick func()) e
 		t := time.NewTimer(min(sleep, time.Until(deadline)+time.Microsecond))
 		select {
 		case <-ctx.Done():
+		case <-hint:
 		case <-t.C:
 		}
 		t.Stop()

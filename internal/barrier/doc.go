@@ -95,6 +95,14 @@
 //     ran late) gives up too.
 //     Waiters at the gate also retry the variant-neutral fast-path CAS
 //     periodically, so a lock that becomes free is taken even while gated.
+//   - The drainer's wake-up. DRAIN sleeps on a timer with backoff, and also
+//     on a hint: an op that leaves (count--, a locked add) and then sees
+//     the gate closed and every shard at zero sends the drainer a token
+//     without blocking. A goroutine readied by a send runs next on the
+//     sender's P, so the switcher does not wait for its timer, and then for
+//     a P, while every P runs a waiter. The hint is only that: DRAIN
+//     decides on its own reading of the shards, so a lost, late or stale
+//     hint costs time, never safety, and the model leaves it out.
 //
 // # The model
 //

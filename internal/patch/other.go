@@ -30,3 +30,15 @@ func Traps(s *asm.Site) uint64 { return 0 }
 
 // Switch returns an *UnavailableError on this platform.
 func Switch(batch []Change) error { return errPlatform }
+
+// Batch is a prepared switch; on this platform none can be prepared.
+type Batch struct{}
+
+// Prepare returns an *UnavailableError on this platform.
+func Prepare(batch []Change) (*Batch, error) { return nil, errPlatform }
+
+// Commit returns an *UnavailableError on this platform.
+func (b *Batch) Commit() error { return errPlatform }
+
+// Cancel does nothing on this platform.
+func (b *Batch) Cancel() {}

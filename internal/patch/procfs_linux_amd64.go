@@ -1,6 +1,8 @@
 package patch
 
 import (
+	"fmt"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
@@ -43,3 +45,105 @@ func procReadAll(fd uintptr, buf []byte) (int, syscall.Errno) {
 func procClose(fd uintptr) { syscall.RawSyscall(syscall.SYS_CLOSE, fd, 0, 0) }
 
 const atFDCWD = ^uintptr(99) // AT_FDCWD (-100)
+
+// Files kept open from one switch to the next. Opening a /proc file costs
+// about as much as the kernel's composing it (path walk, inode, file), so
+// the signal-mask check keeps each thread's stat open and reads it again
+// with pread at offset 0, which makes the kernel compose it afresh. A file
+// of a thread that has exited reads ESRCH: it is closed and dropped, and
+// the tid (which the kernel may have given to a new thread) opened anew.
+// At most maxStatFiles are kept; further threads are opened and closed on
+// each read. All of it is guarded by mu.
+const maxStatFiles = 256
+
+type statFile struct {
+	fd  uintptr
+	gen uint64 // the scan that last saw the thread
+}
+
+var (
+	statFiles = map[int]statFile{}
+	statGen   uint64 // the current scan
+)
+
+// readTaskStat reads tid/stat under dir (/proc/self/task) into buf; found
+// is false if the thread is gone.
+func readTaskStat(dir uintptr, tid int, buf []byte) (n int, found bool, err error) {
+	if f, ok := statFiles[tid]; ok {
+		n, e := procReadAll(f.fd, buf)
+		if e == 0 {
+			statFiles[tid] = statFile{fd: f.fd, gen: statGen}
+			return n, true, nil
+		}
+		procClose(f.fd)
+		delete(statFiles, tid)
+		if e != syscall.ESRCH {
+			return 0, false, fmt.Errorf("read /proc/self/task/%d/stat: %w", tid, e)
+		}
+	}
+	p := strconv.AppendInt(statPath[:0], int64(tid), 10)
+	p = append(p, "/stat\x00"...)
+	fd, e := procOpenAt(dir, p, 0)
+	if e == syscall.ENOENT || e == syscall.ESRCH {
+		return 0, false, nil
+	}
+	if e != 0 {
+		return 0, false, fmt.Errorf("open /proc/self/task/%d/stat: %w", tid, e)
+	}
+	n, e = procReadAll(fd, buf)
+	if e != 0 || len(statFiles) >= maxStatFiles {
+		procClose(fd)
+	} else {
+		statFiles[tid] = statFile{fd: fd, gen: statGen}
+	}
+	if e == syscall.ESRCH {
+		return 0, false, nil
+	}
+	if e != 0 {
+		return 0, false, fmt.Errorf("read /proc/self/task/%d/stat: %w", tid, e)
+	}
+	return n, true, nil
+}
+
+// beginStatScan starts a scan of every thread; endStatScan closes the files
+// of threads the scan did not see (they have exited).
+func beginStatScan() { statGen++ }
+
+func endStatScan() {
+	for tid, f := range statFiles {
+		if f.gen != statGen {
+			procClose(f.fd)
+			delete(statFiles, tid)
+		}
+	}
+}
+
+// statPath is readTaskStat's path buffer.
+var statPath [32]byte
+
+// selfStatus is /proc/self/status, kept open for readTracerPid (0: not
+// open yet).
+var selfStatus uintptr
+
+// readSelfStatus reads /proc/self/status into buf.
+func readSelfStatus(buf []byte) (int, error) {
+	if selfStatus != 0 {
+		if n, e := procReadAll(selfStatus, buf); e == 0 {
+			return n, nil
+		}
+		procClose(selfStatus)
+		selfStatus = 0
+	}
+	path := [...]byte{'/', 'p', 'r', 'o', 'c', '/', 's', 'e', 'l', 'f', '/', 's', 't', 'a', 't', 'u', 's', 0}
+	fd, e := procOpenAt(atFDCWD, path[:], 0)
+	if e != 0 {
+		return 0, fmt.Errorf("open /proc/self/status: %w", e)
+	}
+	n, e := procReadAll(fd, buf)
+	if e != 0 {
+		procClose(fd)
+		return 0, fmt.Errorf("read /proc/self/status: %w", e)
+	}
+	selfStatus = fd
+	return n, nil
+}

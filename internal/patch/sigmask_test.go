@@ -71,51 +71,66 @@ func TestStatBlocked(t *testing.T) {
 	}
 }
 
-// TestStatAgreesWithStatus: for a thread that blocks SIGTRAP (and SIGUSR1)
-// and for one that does not, the stat field the check reads holds the
-// same standard signals as SigBlk in status, and the check refuses while
-// the one thread blocks SIGTRAP.
+// TestStatAgreesWithStatus: one thread, first not blocking SIGTRAP, then
+// blocking it (and SIGUSR1), then not again. Each time the stat field the
+// check reads holds the same standard signals as SigBlk in status, and the
+// check refuses exactly while the thread blocks SIGTRAP: the files it keeps
+// open between checks are read afresh.
 func TestStatAgreesWithStatus(t *testing.T) {
-	type res struct {
-		tid int
-		err error
-	}
-	for _, block := range []bool{false, true} {
-		got := make(chan res)
-		done := make(chan struct{})
-		go func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var set, old uint64 = 1<<(5-1) | 1<<(10-1), 0
-			if block {
-				if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 0 /* SIG_BLOCK */, uintptr(unsafe.Pointer(&set)), uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
-					got <- res{err: e}
-					return
-				}
-				defer syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 2 /* SIG_SETMASK */, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
-			}
-			got <- res{tid: syscall.Gettid()}
-			<-done
-		}()
-		r := <-got
-		if r.err != nil {
-			t.Fatal(r.err)
+	const sigBlock, sigSetmask = 0, 2
+	req := make(chan uint64) // a set to block, or 0 to restore
+	tidc := make(chan int)
+	errc := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var old uint64
+		if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, sigBlock, 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
+			tidc <- -1
+			return
 		}
-		stat, found, err := patch.SigBlkStat(r.tid)
-		status, found2 := patch.SigBlkStatus(r.tid)
+		tidc <- syscall.Gettid()
+		for set := range req {
+			how, p := uintptr(sigBlock), &set
+			if set == 0 {
+				how, p = sigSetmask, &old
+			}
+			_, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, how, uintptr(unsafe.Pointer(p)), 0, 8, 0, 0)
+			if e != 0 {
+				errc <- e
+			} else {
+				errc <- nil
+			}
+		}
+		syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, sigSetmask, uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
+	}()
+	defer close(req)
+	tid := <-tidc
+	if tid < 0 {
+		t.Fatal("rt_sigprocmask query failed")
+	}
+	for i, set := range []uint64{0, 1<<(5-1) | 1<<(10-1), 0} {
+		if i > 0 {
+			req <- set
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+		block := set != 0
+		stat, found, err := patch.SigBlkStat(tid)
+		status, found2 := patch.SigBlkStatus(tid)
 		checkErr := patch.CheckSigMask()
-		close(done)
 		if err != nil || !found || !found2 {
-			t.Fatalf("thread %d: stat %v %v, status found %v", r.tid, found, err, found2)
+			t.Fatalf("step %d: thread %d: stat found %v err %v, status found %v", i, tid, found, err, found2)
 		}
 		if stat != status&0x7fffffff {
-			t.Errorf("thread %d: stat says blocked %#x, status SigBlk %#x", r.tid, stat, status)
+			t.Errorf("step %d: thread %d: stat says blocked %#x, status SigBlk %#x", i, tid, stat, status)
 		}
 		if trap := stat&(1<<4) != 0; trap != block {
-			t.Errorf("thread %d blocks SIGTRAP: stat says %v, want %v", r.tid, trap, block)
+			t.Errorf("step %d: thread %d blocks SIGTRAP: stat says %v, want %v", i, tid, trap, block)
 		}
 		if (checkErr != nil) != block {
-			t.Errorf("block=%v: CheckSigMask = %v", block, checkErr)
+			t.Errorf("step %d: block=%v: CheckSigMask = %v", i, block, checkErr)
 		}
 	}
 }

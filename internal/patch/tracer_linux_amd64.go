@@ -39,16 +39,11 @@ func checkTracer() error {
 func readTracerPid() (int, error) {
 	// Read with raw calls into a buffer of its own (guarded by mu, as
 	// every caller holds it) rather than os.ReadFile: this runs on every
-	// switch, with the gate closed (procfs_linux_amd64.go says why).
-	path := [...]byte{'/', 'p', 'r', 'o', 'c', '/', 's', 'e', 'l', 'f', '/', 's', 't', 'a', 't', 'u', 's', 0}
-	fd, e := procOpenAt(atFDCWD, path[:], 0)
-	if e != 0 {
-		return 0, fmt.Errorf("open /proc/self/status: %w", e)
-	}
-	n, e := procReadAll(fd, statusBuf[:])
-	procClose(fd)
-	if e != 0 {
-		return 0, fmt.Errorf("read /proc/self/status: %w", e)
+	// switch, with the gate closed (procfs_linux_amd64.go says why), from
+	// a file kept open.
+	n, err := readSelfStatus(statusBuf[:])
+	if err != nil {
+		return 0, err
 	}
 	b := statusBuf[:n]
 	const key = "\nTracerPid:"
