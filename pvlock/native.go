@@ -29,10 +29,16 @@ import (
 // the process's (sw.b), or a test's own for a lock of its own.
 func (l *SpinLock) lockSlowNative(g *barrier.Barrier) bool {
 	stats.slow.Add(1)
+	// Backoff: the waiter reads the word seldom at first and ever more
+	// seldom while it waits (spin.go, nativeFirstRead), so a holder that
+	// re-takes the lock keeps its cache line instead of paying a transfer
+	// for each of the waiter's reads.
+	every := uint32(nativeFirstRead)
 	for round := 1; ; round++ {
-		if spinWait(&l.key, spinPauses) && l.tryAcquire() {
+		if spinWait(&l.key, max(spinPauses, every), every) && l.tryAcquire() {
 			return true
 		}
+		every = min(2*every, nativeMaxRead)
 		preemptPoint()
 		if round%nativeYieldRounds == 0 {
 			// Give this P to the goroutines queued on it: the holder

@@ -54,7 +54,7 @@ import (
 func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 	stats.slow.Add(1)
 	for range pvSpinRounds {
-		if spinWait(&l.key, spinPauses) && l.tryAcquire() {
+		if spinWait(&l.key, spinPauses, pausesPerRead) && l.tryAcquire() {
 			return true
 		}
 		preemptPoint()
@@ -108,7 +108,7 @@ func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 		lifo = true // a woken waiter that sleeps again keeps its place in front
 
 		for range pvWakeSpinRounds {
-			if spinWait(&l.key, spinPauses) {
+			if spinWait(&l.key, spinPauses, pausesPerRead) {
 				break
 			}
 			preemptPoint()

@@ -1,38 +1,33 @@
 #include "textflag.h"
 
-// pausesPerRead is how many PAUSEs a waiter waits between two reads of the
-// lock word (about 200 ns). Reading it after every PAUSE kept pulling the
-// holder's cache line into the shared state, so the holder's own accesses
-// (its release, its next acquire) paid a transfer each: with 2 goroutines
-// contending, 8 PAUSEs per read halved the time per critical section for
-// both variants (pvlock benchmarks, reference VM).
-#define pausesPerRead 8
-
-// func spinWait(key *uint32, n uint32) bool
+// func spinWait(key *uint32, n, every uint32) bool
 //
 // Spins read-only (test-and-test-and-set) until the low byte of *key is
-// free (0) or about n PAUSEs have passed; reports whether it saw the word
-// free. Bounded, so the goroutine comes back to Go code and a preemption
-// point.
+// free (0) or about n PAUSEs have passed, reading the word once every
+// `every` PAUSEs; reports whether it saw the word free. Bounded, so the
+// goroutine comes back to Go code and a preemption point. Why a waiter
+// reads so seldom (spin.go, pausesPerRead): every read pulls the holder's
+// cache line into the shared state, and the holder's next write to it (its
+// release, its next acquire) then pays a transfer.
 //
-// DI = key, CX = PAUSEs left.
+// DI = key, CX = PAUSEs left in the call, DX = every (>= 1),
+// BX = PAUSEs left before the next read.
 TEXT ·spinWait(SB), NOSPLIT|NOFRAME, $0-17
 	MOVQ	key+0(FP), DI
 	MOVL	n+8(FP), CX
+	MOVL	every+12(FP), DX
 
 check:
 	// A plain load: on x86 it is ordered with the later LOCK CMPXCHG.
 	CMPB	(DI), $0
 	JEQ	saw_free
+	MOVL	DX, BX
+
+pause:
 	PAUSE
-	PAUSE
-	PAUSE
-	PAUSE
-	PAUSE
-	PAUSE
-	PAUSE
-	PAUSE
-	SUBL	$pausesPerRead, CX
+	DECL	BX
+	JNZ	pause
+	SUBL	DX, CX
 	JA	check
 	MOVB	$0, ret+16(FP)
 	RET
