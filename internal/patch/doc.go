@@ -100,8 +100,8 @@
 //     hybrid that must never run). The site's owner must tolerate variant
 //     0 running at any time (pvlock does), and nobody should remove a
 //     uprobe from a site of a running process that switched it.
-//   - Before it arms anything, Switch reads every thread's blocked set
-//     (SigBlk in /proc/self/task/*/status) and refuses with a
+//   - Before it arms anything (in Prepare), Switch reads every thread's
+//     blocked set (the blocked field of /proc/self/task/*/stat) and refuses with a
 //     *SigBlockedError (ErrSigBlocked) naming the thread (tid and comm)
 //     that blocks SIGTRAP: an INT3 such a thread hits is not delivered to
 //     the handler, the kernel kills the process with SIGTRAP's default
