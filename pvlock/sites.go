@@ -1,6 +1,7 @@
 package pvlock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -299,8 +300,10 @@ type SiteVariant struct {
 // Sites returns a snapshot of the lock-op sites of this binary: release
 // first, then lockSlowEntry. It returns none where the binary has no sites
 // (every architecture but amd64). Changing the returned values changes
-// nothing in the process.
+// nothing in the process. Like ReadStatus, it may wait a few milliseconds
+// for the patcher soon after start.
 func Sites() []Site {
+	awaitPatcher(context.Background()) // as ReadStatus
 	o := lockOps
 	patched := !sw.dispatch.Load()
 	out := make([]Site, len(o))

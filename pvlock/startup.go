@@ -47,15 +47,20 @@ func setup(initial Mode, patchEnv string, logf func(string, ...any)) {
 	init := lockOps.init
 	switch patchEnv {
 	case "", "on":
+		if initial == compiledMode && !flagDispatch {
+			// Nothing to write: open at once, make the patcher ready
+			// in the background (ready.go).
+			sw.b.Open(uint32(initial))
+			preparePatcherAsync(init, logf)
+			return
+		}
 	case "off":
 		init = func() error { return errPatchOff }
 	default:
 		logf("pvlock: %s=%q is not \"on\" or \"off\"; ignored", EnvPatch, patchEnv)
 	}
 	if err := init(); err != nil {
-		sw.why.Store(&err)
-		sw.dispatch.Store(true)
-		logf("pvlock: live patching unavailable, switching by dispatch (%s): %v", lockOps.dispatchRelease(), err)
+		useDispatch(err, logf)
 	} else if initial != compiledMode {
 		// A batch that committed but left INT3 behind still runs initial.
 		if now, err := lockOps.switchTo(initial); now != initial {

@@ -1,6 +1,7 @@
 package pvlock
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -59,8 +60,11 @@ type Status struct {
 	Traps uint64
 }
 
-// ReadStatus returns the current Status.
+// ReadStatus returns the current Status. Called soon after the program
+// started, it may wait a few milliseconds for the patcher, which is made
+// ready in the background when nothing had to be written at start.
 func ReadStatus() Status {
+	awaitPatcher(context.Background()) // once, at most milliseconds (ready.go)
 	s := Status{
 		Mode:        CurrentMode(),
 		Mechanism:   Patched,

@@ -119,6 +119,10 @@ func Switch(ctx context.Context, to Mode) error {
 		return fmt.Errorf("%w: switch to %v: gave up waiting for another switch: %w", ErrBusy, to, ctx.Err())
 	}
 	defer func() { <-sw.turn }()
+	if err := awaitPatcher(ctx); err != nil {
+		sw.aborts.Add(1)
+		return fmt.Errorf("%w: switch to %v: %w", ErrBusy, to, err)
+	}
 	from := CurrentMode()
 	if to == from {
 		return nil
