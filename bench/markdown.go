@@ -17,7 +17,8 @@ const (
 // Markdown renders rep for a README: the environment, every target beside
 // what was measured (a missed target says MISSED), a table of median
 // throughput per case as a ratio to sync.Mutex's, notes, and the plots
-// (their paths prefixed with imgPrefix, e.g. "docs/bench/").
+// (their paths prefixed with imgPrefix, e.g. "docs/bench/"; none when
+// imgPrefix is empty).
 func Markdown(rep *Report, imgPrefix string) string {
 	var b strings.Builder
 	e := rep.Env
@@ -85,19 +86,23 @@ func Markdown(rep *Report, imgPrefix string) string {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
 	b.WriteString("\n")
-	for _, p := range []struct{ file, alt string }{
-		{"threads-cs20", "throughput vs locked threads, CS 20"}, {"threads-cs200", "throughput vs locked threads, CS 200"},
-		{"oversub", "oversubscription sweep"}, {"cs", "critical-section sweep"}, {"timeline", "phase timeline"},
-		{"switch-cdf", "switch latency CDF"}, {"latency", "acquisition latency percentiles"},
-	} {
-		if imgPrefix == "" || fileExists(imgPrefix+p.file+".png") {
-			fmt.Fprintf(&b, "![%s](%s%s.png)\n", p.alt, imgPrefix, p.file)
+	if imgPrefix != "" {
+		built := map[string]bool{}
+		for _, n := range plotNames(rep) {
+			built[n] = true
+		}
+		for _, p := range []struct{ file, alt string }{
+			{"threads-cs20", "throughput vs locked threads, CS 20"}, {"threads-cs200", "throughput vs locked threads, CS 200"},
+			{"oversub", "oversubscription sweep"}, {"cs", "critical-section sweep"}, {"timeline", "phase timeline"},
+			{"switch-cdf", "switch latency CDF"}, {"latency", "acquisition latency percentiles"},
+		} {
+			if built[p.file] {
+				fmt.Fprintf(&b, "![%s](%s%s.png)\n", p.alt, imgPrefix, p.file)
+			}
 		}
 	}
 	return b.String()
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // describeCase names a case's shape in words.
 func describeCase(rep *Report, c string) string {

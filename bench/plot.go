@@ -63,9 +63,35 @@ func WriteFiles(rep *Report, dir string) ([]string, error) {
 	if err := write("results.csv", func(f *os.File) error { return rep.WriteCSV(f) }); err != nil {
 		return files, err
 	}
-	if err := write("table.md", func(f *os.File) error { _, err := f.WriteString(Markdown(rep, "")); return err }); err != nil {
+	if err := write("table.md", func(f *os.File) error { _, err := f.WriteString(Markdown(rep, "./")); return err }); err != nil {
 		return files, err
 	}
+	plots := buildPlots(rep)
+	names := plotNames(rep)
+	for _, n := range names {
+		for _, ext := range []string{".png", ".svg"} {
+			p := filepath.Join(dir, n+ext)
+			if err := plots[n].Save(16*vg.Centimeter, 10*vg.Centimeter, p); err != nil {
+				return files, fmt.Errorf("bench: plot %s: %w", p, err)
+			}
+			files = append(files, p)
+		}
+	}
+	return files, nil
+}
+
+// plotNames returns the plots rep has data for, sorted.
+func plotNames(rep *Report) []string {
+	var names []string
+	for n := range buildPlots(rep) {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// buildPlots returns every plot rep has data for, by file name.
+func buildPlots(rep *Report) map[string]*plot.Plot {
 	plots := map[string]*plot.Plot{}
 	for _, g := range []struct{ name, title, x string }{
 		{"threads-cs20", "Throughput vs locked OS threads (CS 20 multiply-adds)", "locked OS threads (GOMAXPROCS = threads)"},
@@ -86,21 +112,7 @@ func WriteFiles(rep *Report, dir string) ([]string, error) {
 	if p := latencyPlot(rep); p != nil {
 		plots["latency"] = p
 	}
-	names := make([]string, 0, len(plots))
-	for n := range plots {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		for _, ext := range []string{".png", ".svg"} {
-			p := filepath.Join(dir, n+ext)
-			if err := plots[n].Save(16*vg.Centimeter, 10*vg.Centimeter, p); err != nil {
-				return files, fmt.Errorf("bench: plot %s: %w", p, err)
-			}
-			files = append(files, p)
-		}
-	}
-	return files, nil
+	return plots
 }
 
 func newPlot(title, x, y string) *plot.Plot {

@@ -130,6 +130,10 @@ func (r *Runner) Run(ctx context.Context, s Suite) (*Report, error) {
 			rep.Notes = append(rep.Notes, "skipped "+string(row.Lock)+": "+row.Skipped)
 		}
 	}
+	rep.Notes = append(rep.Notes,
+		fmt.Sprintf("latency: one acquisition in %d per worker is timed (Lock call to return), so the clock does not dominate the op", DefaultSampleEvery),
+		"steal time, CPU pressure, run delay: "+noSignals,
+		"environment: hypervisor hints "+rep.Env.HintsNote)
 	self := proc{r.Exe, r.Args}
 	flag := proc{r.FlagExe, r.FlagArgs}
 	done := 0

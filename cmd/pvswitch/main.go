@@ -39,6 +39,7 @@ commands:
   stress   run the workload in this process's mode (PVLOCK_MODE) and print stats
   sites    disassemble the patchable lock-op sites, marking the live variant
   status   print the switch mechanism and lock statistics
+  bench    stress benchmarks: every lock variant vs sync.Mutex, tables, JSON/CSV and plots
 
 Run 'pvswitch <command> -h' for the flags of a command.
 `)
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return sitesCmd(args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
