@@ -31,10 +31,22 @@ import (
 // report has no such case).
 const LatencyCase = "locked-32-cs20"
 
+// lockColors has one colour per lock of AllLocks, in order.
+var lockColors = []color.Color{
+	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, // native: red
+	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, // paravirt: green
+	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, // auto: purple
+	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, // switched: orange
+	color.RGBA{R: 0xe3, G: 0x77, B: 0xc2, A: 0xff}, // flag-native: pink
+	color.RGBA{R: 0x17, G: 0xbe, B: 0xcf, A: 0xff}, // flag-paravirt: cyan
+	color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}, // ttas: grey
+	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, // sync.Mutex: blue
+}
+
 // lockStyle gives each lock the same colour and glyph in every plot.
 func lockStyle(l Lock) (color.Color, draw.GlyphDrawer) {
 	i := slices.Index(AllLocks, l)
-	return plotutil.Color(i), plotutil.Shape(i)
+	return lockColors[i%len(lockColors)], plotutil.Shape(i)
 }
 
 // WriteFiles writes rep into dir: results.json, results.csv, table.md and
@@ -233,7 +245,7 @@ func timelinePlot(rep *Report) *plot.Plot {
 		if err != nil {
 			continue
 		}
-		sc.Color = plotutil.Color(i + 1)
+		sc.Color = lockColors[[]int{1, 0}[i]]
 		sc.Shape = []draw.GlyphDrawer{draw.TriangleGlyph{}, draw.CircleGlyph{}}[i]
 		p.Add(sc)
 		p.Legend.Add("switch to "+mode, sc)

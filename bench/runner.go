@@ -230,6 +230,9 @@ type Row struct {
 	Fairness float64 `json:"fairness"`
 	// Switch summarises every switch of the row's samples.
 	Switch SwitchSummary `json:"switch"`
+	// LockNsPerOp, on uncontended rows, is the median over samples of the
+	// time per op minus the loop's time without a lock (Sample.LoopNsPerOp).
+	LockNsPerOp float64 `json:"lock_ns_per_op,omitempty"`
 	// Traps is the sum over samples.
 	Traps uint64 `json:"traps"`
 }
@@ -270,6 +273,7 @@ func (row *Row) summarize() {
 	}
 	var ops, p50, p99, p999, pmax, fair []float64
 	var sw []time.Duration
+	var lockNs []float64
 	row.Traps = 0
 	for _, s := range row.Samples {
 		ops = append(ops, s.OpsPerSec)
@@ -281,6 +285,9 @@ func (row *Row) summarize() {
 			fair = append(fair, float64(s.FairMin)/float64(s.FairMax))
 		}
 		sw = append(sw, s.Switches...)
+		if s.LoopNsPerOp > 0 && s.OpsPerSec > 0 {
+			lockNs = append(lockNs, 1e9/s.OpsPerSec-s.LoopNsPerOp)
+		}
 		row.Switch.Busy += s.SwitchBusy
 		row.Traps += s.Traps
 	}
@@ -291,6 +298,7 @@ func (row *Row) summarize() {
 		P50:     int64(median(p50)), P99: int64(median(p99)), P999: int64(median(p999)), Max: int64(median(pmax)),
 	}
 	row.Fairness = median(fair)
+	row.LockNsPerOp = median(lockNs)
 	slices.Sort(sw)
 	row.Switch.N = len(sw)
 	row.Switch.P50, row.Switch.P99 = quantileDur(sw, 0.5), quantileDur(sw, 0.99)

@@ -172,20 +172,61 @@ type Sample struct {
 	// Traps are pvlock's trap-emulated site executions during the run.
 	Traps uint64 `json:"traps"`
 	// Stats are pvlock's statistics during the run (pvlock rows).
-	Stats      pvlock.Stats `json:"stats"`
-	Mechanism  string       `json:"mechanism,omitempty"`
-	Timeline   []TimePoint  `json:"timeline,omitempty"`
-	Modes      []ModeChange `json:"modes,omitempty"`
-	Signals    *Signals     `json:"signals,omitempty"`
-	SignalNote string       `json:"signal_note,omitempty"`
+	Stats     pvlock.Stats `json:"stats"`
+	Mechanism string       `json:"mechanism,omitempty"`
+	Timeline  []TimePoint  `json:"timeline,omitempty"`
+	Modes     []ModeChange `json:"modes,omitempty"`
+	Signals   *Signals     `json:"signals,omitempty"`
+	// LoopNsPerOp, on an uncontended row (one worker, no critical
+	// section, no outside work), is the time per op of the same loop
+	// with no lock, measured right after the run in the same process;
+	// the lock's own cost is 1e9/OpsPerSec minus it.
+	LoopNsPerOp float64 `json:"loop_ns_per_op,omitempty"`
+	SignalNote  string  `json:"signal_note,omitempty"`
 }
 
 // guarded is one lock and the data it guards, padded to its own lines.
+// The lock is called through its concrete type (lock and unlock switch on
+// it), not through sync.Locker, so that every lock's fast path can be
+// inlined as in real use; mu serves only locks of other types (tests).
 type guarded struct {
 	mu    sync.Locker
+	nop   bool // no locking: the loop baseline
+	spin  *pvlock.SpinLock
+	mutex *sync.Mutex
+	tt    *ttas.Lock
 	words [8]uint64
 	count int64
+	owner int64 // the holder's id+1, checked at the end of each critical section
 	_     [64]byte
+}
+
+func (g *guarded) lock() {
+	switch {
+	case g.nop:
+	case g.spin != nil:
+		g.spin.Lock()
+	case g.mutex != nil:
+		g.mutex.Lock()
+	case g.tt != nil:
+		g.tt.Lock()
+	default:
+		g.mu.Lock()
+	}
+}
+
+func (g *guarded) unlock() {
+	switch {
+	case g.nop:
+	case g.spin != nil:
+		g.spin.Unlock()
+	case g.mutex != nil:
+		g.mutex.Unlock()
+	case g.tt != nil:
+		g.tt.Unlock()
+	default:
+		g.mu.Unlock()
+	}
 }
 
 // counter is one worker's published op count, on its own cache line.
@@ -222,6 +263,22 @@ const timelineTick = 20 * time.Millisecond
 // w.SwitchEvery. It returns an error if the ops counted under the locks do
 // not equal the ops the workers did, or a wakeup was lost.
 func measure(ctx context.Context, w Workload, l Lock) (Sample, error) {
+	s, err := measureWith(ctx, w, l, false)
+	if err == nil && w.Threads == 1 && w.CS == 0 && w.Outside == 0 {
+		// The uncontended row: time the same loop with no lock, so that
+		// the lock's own cost can be told from the harness's.
+		b := w
+		b.Duration = min(w.Duration, 100*time.Millisecond)
+		if bs, err := measureWith(ctx, b, l, true); err == nil {
+			s.LoopNsPerOp = 1e9 / bs.OpsPerSec
+		}
+	}
+	return s, err
+}
+
+// measureWith is measure; nop replaces the locks with no locking at all
+// (for the loop baseline: one worker only).
+func measureWith(ctx context.Context, w Workload, l Lock, nop bool) (Sample, error) {
 	if err := w.Validate(); err != nil {
 		return Sample{}, err
 	}
@@ -243,6 +300,18 @@ func measure(ctx context.Context, w Workload, l Lock) (Sample, error) {
 			return Sample{}, err
 		}
 		gs[i].mu = mu
+		if nop {
+			gs[i].nop = true
+			continue
+		}
+		switch m := mu.(type) {
+		case *pvlock.SpinLock:
+			gs[i].spin = m
+		case *sync.Mutex:
+			gs[i].mutex = m
+		case *ttas.Lock:
+			gs[i].tt = m
+		}
 		for k := range gs[i].words {
 			gs[i].words[k] = uint64(k + 1)
 		}
@@ -250,10 +319,11 @@ func measure(ctx context.Context, w Workload, l Lock) (Sample, error) {
 	counts := make([]counter, w.Threads)
 	hists := make([]*hdrhistogram.Histogram, w.Threads)
 	var (
-		stop  atomic.Bool
-		wg    sync.WaitGroup
-		ready sync.WaitGroup
-		start = make(chan struct{})
+		stop    atomic.Bool
+		overlap atomic.Bool
+		wg      sync.WaitGroup
+		ready   sync.WaitGroup
+		start   = make(chan struct{})
 	)
 	worker := func(id int) {
 		defer wg.Done()
@@ -266,33 +336,49 @@ func measure(ctx context.Context, w Workload, l Lock) (Sample, error) {
 		ready.Done()
 		<-start
 		local := uint64(id + 1)
+		me := int64(id + 1)
+		rnd := local * 0x9E3779B97F4A7C15
 		var n int64
-		for i := id; !stop.Load(); i++ {
+		li := id % len(gs)
+		sampleIn := 1 + id%every // workers sample out of step
+		for !stop.Load() {
 			for range w.Outside {
 				local = local*6364136223846793005 + 1442695040888963407
 			}
-			g := &gs[i%len(gs)]
-			if n%int64(every) == 0 {
+			g := &gs[li]
+			if li++; li == len(gs) {
+				li = 0
+			}
+			if sampleIn--; sampleIn == 0 {
+				sampleIn = every
 				t0 := time.Now()
-				g.mu.Lock()
+				g.lock()
 				h.RecordValue(int64(time.Since(t0)))
 			} else {
-				g.mu.Lock()
+				g.lock()
 			}
-			write := w.WritePct == 100 || (w.WritePct > 0 && int(uint64(i)*2654435761%100) < w.WritePct)
+			g.owner = me
 			if w.CS > 0 {
+				write := true
+				if w.WritePct < 100 {
+					rnd = rnd*6364136223846793005 + 1
+					write = int((rnd>>33)%100) < w.WritePct
+				}
 				x := g.words[0]
 				for k := range w.CS {
 					x = x*g.words[k&7] + 1442695040888963407
 				}
 				if write {
-					g.words[i&7] = x
+					g.words[n&7] = x
 				} else {
 					local ^= x
 				}
 			}
+			if g.owner != me {
+				overlap.Store(true)
+			}
 			g.count++
-			g.mu.Unlock()
+			g.unlock()
 			n++
 			if n&63 == 0 {
 				counts[id].n.Store(n)
@@ -410,6 +496,9 @@ func measure(ctx context.Context, w Workload, l Lock) (Sample, error) {
 	var counted int64
 	for i := range gs {
 		counted += gs[i].count
+	}
+	if overlap.Load() {
+		return s, errors.New("bench: two workers were inside one critical section: mutual exclusion violated")
 	}
 	if counted != s.Ops {
 		return s, fmt.Errorf("bench: %d ops counted under the locks, %d done: mutual exclusion violated", counted, s.Ops)
