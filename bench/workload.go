@@ -254,7 +254,8 @@ func newLocker(l Lock) (sync.Locker, error) {
 	return nil, fmt.Errorf("bench: unknown lock %q", l)
 }
 
-// timelineTick is the period of a run's timeline.
+// timelineTick is the period of a switched run's timeline (other rows
+// record none).
 const timelineTick = 20 * time.Millisecond
 
 // measure runs w in this process with locks of kind l and returns what it
@@ -420,7 +421,7 @@ func measureWith(ctx context.Context, w Workload, l Lock, nop bool) (Sample, err
 		if now.Sub(t0) >= w.Duration || ctx.Err() != nil {
 			break
 		}
-		if !now.Before(nextTick) {
+		if l == Switched && !now.Before(nextTick) {
 			o := total()
 			s.Timeline = append(s.Timeline, TimePoint{T: now.Sub(t0), OpsPerSec: float64(o-lastOps) / now.Sub(lastT).Seconds()})
 			lastT, lastOps = now, o
@@ -450,9 +451,9 @@ func measureWith(ctx context.Context, w Workload, l Lock, nop bool) (Sample, err
 			}
 			nextSwitch = time.Now().Add(w.SwitchEvery)
 		}
-		wait := min(time.Until(nextTick), time.Millisecond)
+		wait := min(time.Millisecond, time.Until(t0.Add(w.Duration)))
 		if l == Switched {
-			wait = min(wait, time.Until(nextSwitch))
+			wait = min(wait, time.Until(nextTick), time.Until(nextSwitch))
 		}
 		if wait > 0 {
 			time.Sleep(wait)
