@@ -60,7 +60,7 @@ func checkRow(t *testing.T, r *Row) {
 func TestMeasureCountsEveryOp(t *testing.T) {
 	for _, l := range []Lock{Mutex, TTAS, Native} {
 		w := Workload{Name: "t", Threads: 4, GOMAXPROCS: 2, CS: 20, Outside: 5, Locks: 3, WritePct: 30, Duration: 30 * time.Millisecond, SampleEvery: 4}
-		s, err := measure(context.Background(), w, l)
+		s, err := Measure(context.Background(), w, l)
 		if err != nil {
 			t.Fatalf("%s: %v", l, err)
 		}
@@ -77,7 +77,7 @@ func TestMeasureDetectsBrokenLock(t *testing.T) {
 	newLockerHook = func(Lock) sync.Locker { return noLock{} }
 	defer func() { newLockerHook = old }()
 	w := Workload{Name: "t", Threads: 4, GOMAXPROCS: 2, CS: 50, Locks: 1, WritePct: 100, Duration: 50 * time.Millisecond}
-	if _, err := measure(context.Background(), w, Mutex); err == nil {
+	if _, err := Measure(context.Background(), w, Mutex); err == nil {
 		t.Fatal("measure accepted a lock that does not exclude")
 	}
 }
@@ -178,7 +178,7 @@ func TestInterruptStopsAntagonists(t *testing.T) {
 // and carries the documented version and the required fields.
 func TestJSONSchema(t *testing.T) {
 	w := Workload{Name: "uncontended", Threads: 1, CS: 0, Locks: 1, WritePct: 100, Duration: 20 * time.Millisecond}
-	s, err := measure(context.Background(), w, Mutex)
+	s, err := Measure(context.Background(), w, Mutex)
 	if err != nil {
 		t.Fatal(err)
 	}

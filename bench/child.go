@@ -80,7 +80,7 @@ func runChild(stdout io.Writer) error {
 	}
 	ctx, stop := interruptContext()
 	defer stop()
-	s, err := measure(ctx, spec.Workload, spec.Lock)
+	s, err := Measure(ctx, spec.Workload, spec.Lock)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,9 @@ type Environment struct {
 	GOOS            string   `json:"goos"`
 	GOARCH          string   `json:"goarch"`
 	Hostname        string   `json:"hostname"`
+	// LoadAvg is /proc/loadavg when the report started: other work on
+	// the machine shows here.
+	LoadAvg string `json:"loadavg"`
 }
 
 // ReadEnvironment reads the environment record from /proc and the runtime.
@@ -55,6 +58,9 @@ func ReadEnvironment() Environment {
 	e := Environment{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
 		HintsNote: "not recorded: the module has no CPUID hypervisor-hint reader yet"}
 	e.Hostname, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		e.LoadAvg = strings.TrimSpace(string(b))
+	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		e.Kernel = strings.TrimSpace(string(b))
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/pvswitch/pvswitch/pvlock"
@@ -130,8 +131,30 @@ func (r *Runner) Run(ctx context.Context, s Suite) (*Report, error) {
 			rep.Notes = append(rep.Notes, "skipped "+string(row.Lock)+": "+row.Skipped)
 		}
 	}
+	periods := map[int][]string{}
+	var order []int
+	for _, c := range s.Cases {
+		p := c.Workload.SampleEvery
+		if p == 0 {
+			p = DefaultSampleEvery
+		}
+		if periods[p] == nil {
+			order = append(order, p)
+		}
+		periods[p] = append(periods[p], c.Workload.Name)
+	}
+	for i, p := range order {
+		what := "every case"
+		if len(order) > 1 {
+			what = strings.Join(periods[p], ", ")
+			if i == 0 {
+				what = "most cases"
+			}
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("latency (%s): one acquisition in %d per worker is timed, from the call of Lock to its return, so that reading the clock does not dominate the op", what, p))
+	}
 	rep.Notes = append(rep.Notes,
-		fmt.Sprintf("latency: one acquisition in %d per worker is timed (Lock call to return), so the clock does not dominate the op", DefaultSampleEvery),
+		"machine load (/proc/loadavg) at the start: "+rep.Env.LoadAvg,
 		"steal time, CPU pressure, run delay: "+noSignals,
 		"environment: hypervisor hints "+rep.Env.HintsNote)
 	self := proc{r.Exe, r.Args}
@@ -191,7 +214,7 @@ func (r *Runner) runCase(ctx context.Context, self, flag proc, c Case, repN int,
 		case l.ProcessWide():
 			smp, err = self.runChildRow(ctx, c.Workload, l)
 		default:
-			smp, err = measure(ctx, c.Workload, l)
+			smp, err = Measure(ctx, c.Workload, l)
 		}
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", c.Workload.Name, l, err)

@@ -258,12 +258,15 @@ func newLocker(l Lock) (sync.Locker, error) {
 // record none).
 const timelineTick = 20 * time.Millisecond
 
-// measure runs w in this process with locks of kind l and returns what it
-// measured. For pvlock kinds it measures whatever mode the process is in
-// (the child sets it); for Switched it switches the mode every
-// w.SwitchEvery. It returns an error if the ops counted under the locks do
-// not equal the ops the workers did, or a wakeup was lost.
-func measure(ctx context.Context, w Workload, l Lock) (Sample, error) {
+// Measure runs w in this process with fresh locks of kind l and returns
+// what it measured. For the pvlock kinds it measures the mode the process
+// is in (a Runner's child sets it with PVLOCK_MODE); for Switched it
+// switches the mode every w.SwitchEvery. It returns an error if two workers
+// were ever inside one critical section, if the ops counted under the
+// locks do not equal the ops the workers did, if a wakeup was lost, or if
+// ctx was done before the run ended. Antagonists are a Runner's job:
+// Measure ignores w.Antagonists.
+func Measure(ctx context.Context, w Workload, l Lock) (Sample, error) {
 	s, err := measureWith(ctx, w, l, false)
 	if err == nil && w.Threads == 1 && w.CS == 0 && w.Outside == 0 {
 		// The uncontended row: time the same loop with no lock, so that
@@ -277,7 +280,7 @@ func measure(ctx context.Context, w Workload, l Lock) (Sample, error) {
 	return s, err
 }
 
-// measureWith is measure; nop replaces the locks with no locking at all
+// measureWith is Measure; nop replaces the locks with no locking at all
 // (for the loop baseline: one worker only).
 func measureWith(ctx context.Context, w Workload, l Lock, nop bool) (Sample, error) {
 	if err := w.Validate(); err != nil {
