@@ -51,7 +51,7 @@ func Markdown(rep *Report, imgPrefix string) string {
 			locks = append(locks, l)
 		}
 	}
-	b.WriteString("\n**Throughput relative to sync.Mutex** (median ops/s of the lock / median ops/s of sync.Mutex on the same case; higher is better; sync.Mutex's own median in Mops/s):\n\n| case | ")
+	b.WriteString("\n**Throughput relative to sync.Mutex** (median ops/s of the lock / median ops/s of sync.Mutex on the same case, higher is better; small print: the lock's slowest and fastest run over the same median; last column: sync.Mutex's median in Mops/s):\n\n| case | ")
 	for _, l := range locks {
 		b.WriteString(string(l) + " | ")
 	}
@@ -70,7 +70,8 @@ func Markdown(rep *Report, imgPrefix string) string {
 			case r == nil || len(r.Samples) == 0:
 				b.WriteString(" | ")
 			case r.VsMutex > 0:
-				fmt.Fprintf(&b, "%.2fx | ", r.VsMutex)
+				m := r.OpsPerSec / r.VsMutex // sync.Mutex's median
+				fmt.Fprintf(&b, "%.2fx <sub>%.2f-%.2f</sub> | ", r.VsMutex, r.OpsPerSecMin/m, r.OpsPerSecMax/m)
 			default:
 				fmt.Fprintf(&b, "%.2f Mops/s | ", r.OpsPerSec/1e6)
 			}
@@ -113,9 +114,9 @@ func describeCase(rep *Report, c string) string {
 		w := r.Workload
 		var parts []string
 		if w.LockThreads {
-			parts = append(parts, fmt.Sprintf("%d locked threads", w.Threads))
+			parts = append(parts, plural(w.Threads, "locked thread"))
 		} else {
-			g := fmt.Sprintf("%d goroutines", w.Threads)
+			g := plural(w.Threads, "goroutine")
 			if w.GOMAXPROCS > 0 {
 				g += fmt.Sprintf(" at GOMAXPROCS=%d", w.GOMAXPROCS)
 			}
@@ -132,7 +133,7 @@ func describeCase(rep *Report, c string) string {
 			parts = append(parts, fmt.Sprintf("%d%% writes", w.WritePct))
 		}
 		if w.Antagonists > 0 {
-			parts = append(parts, fmt.Sprintf("%d antagonists", w.Antagonists))
+			parts = append(parts, plural(w.Antagonists, "antagonist"))
 		}
 		if w.SwitchEvery > 0 {
 			parts = append(parts, fmt.Sprintf("switched every %v", w.SwitchEvery))
@@ -156,4 +157,11 @@ func UpdateReadme(path, body string) error {
 	}
 	s = s[:i+len(ReadmeBegin)] + "\n" + body + s[j:]
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
