@@ -7,10 +7,14 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"image/png"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -23,7 +27,115 @@ func TestMain(m *testing.M) {
 	if code, ok := ChildMain(os.Stdout, os.Stderr); ok {
 		os.Exit(code)
 	}
+	if os.Getenv(testRunnerEnv) != "" {
+		os.Exit(testRunnerMain())
+	}
 	os.Exit(m.Run())
+}
+
+// testRunnerEnv makes the test binary a runner process (for the signal
+// tests): it runs a minute-long case with two antagonists, prints their
+// pids, and stops on SIGINT or SIGTERM.
+const testRunnerEnv = "PVSWITCH_BENCH_TEST_RUNNER"
+
+func testRunnerMain() int {
+	exe, _ := os.Executable()
+	r := &Runner{Exe: exe, Args: []string{"-test.run=^$"}}
+	r.OnAntagonists = func(p []int) { fmt.Println("hogs", p[0], p[1]) }
+	ctx, stop := signalContext(context.Background())
+	defer stop()
+	_, err := r.Run(ctx, Suite{Name: "signal", Reps: 1, Cases: []Case{{
+		Workload: Workload{Name: "long", Threads: 2, GOMAXPROCS: 2, CS: 20, Locks: 1, WritePct: 100, Antagonists: 2, Duration: time.Minute},
+		Locks:    []Lock{Mutex},
+	}}})
+	fmt.Println("run:", err)
+	return 0
+}
+
+// startTestRunner starts the test binary as a runner and returns it and
+// its antagonists' pids.
+func startTestRunner(t *testing.T) (*exec.Cmd, []int) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), testRunnerEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var a, b int
+	if _, err := fmt.Fscanf(out, "hogs %d %d\n", &a, &b); err != nil {
+		t.Fatalf("runner did not report its antagonists: %v", err)
+	}
+	go io.Copy(io.Discard, out)
+	return cmd, []int{a, b}
+}
+
+// waitDead waits up to 5 s for every pid to be dead: gone, or a zombie
+// (an orphan is reaped by whatever reaper the machine has, if any).
+func waitDead(t *testing.T, pids []int) {
+	t.Helper()
+	t.Cleanup(func() {
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGKILL) // never leave one behind, even when the test failed
+		}
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for _, p := range pids {
+		for !dead(p) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !dead(p) {
+			t.Errorf("antagonist %d still running 5 s after its runner died", p)
+		}
+	}
+}
+
+// dead reports whether pid is gone or a zombie.
+func dead(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	_, rest, ok := strings.Cut(string(b), ") ")
+	return ok && strings.HasPrefix(rest, "Z")
+}
+
+// TestSIGINTStopsAntagonists: Ctrl-C (SIGINT) to a runner stops its run and
+// kills its antagonists before it exits.
+func TestSIGINTStopsAntagonists(t *testing.T) {
+	cmd, pids := startTestRunner(t)
+	checkAlive(t, pids)
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("runner after SIGINT: %v", err)
+	}
+	checkGone(t, pids) // the runner waited for them: no delay needed
+}
+
+// TestRunnerDeathKillsAntagonists: a runner killed outright (SIGKILL, no
+// chance to clean up) still leaves no antagonist (Pdeathsig).
+func TestRunnerDeathKillsAntagonists(t *testing.T) {
+	cmd, pids := startTestRunner(t)
+	checkAlive(t, pids)
+	cmd.Process.Kill()
+	cmd.Wait()
+	waitDead(t, pids)
+}
+
+func checkAlive(t *testing.T, pids []int) {
+	t.Helper()
+	for _, p := range pids {
+		if err := syscall.Kill(p, 0); err != nil {
+			t.Fatalf("antagonist %d not running: %v", p, err)
+		}
+	}
 }
 
 // testRunner re-executes this test binary for children and antagonists.
