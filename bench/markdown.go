@@ -28,6 +28,12 @@ func Markdown(rep *Report, imgPrefix string) string {
 	}
 	fmt.Fprintf(&b, "Suite `%s`, %d repetitions, measured %s in %v on %s (%d CPUs, %s), Linux %s, %s.\n\n",
 		rep.Suite, rep.Reps, rep.Started.Format("2006-01-02 15:04 UTC"), rep.Wall.Round(time.Second), e.CPUModel, e.CPUs, hv, e.Kernel, e.GoVersion)
+	if f := strings.Fields(e.LoadAvg); len(f) > 0 {
+		var load float64
+		if _, err := fmt.Sscan(f[0], &load); err == nil && load > float64(e.CPUs) {
+			fmt.Fprintf(&b, "**The machine was busy with other work when this ran (load average %.1f on %d CPUs): runs were interrupted unevenly, the spreads below show by how much, and ratios are unreliable.**\n\n", load, e.CPUs)
+		}
+	}
 	b.WriteString("**Targets** (from the project's issues; medians of interleaved runs):\n\n| target | want | measured | |\n| --- | --- | --- | --- |\n")
 	for _, t := range rep.Targets {
 		verdict := "met"

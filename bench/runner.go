@@ -143,12 +143,19 @@ func (r *Runner) Run(ctx context.Context, s Suite) (*Report, error) {
 		}
 		periods[p] = append(periods[p], c.Workload.Name)
 	}
-	for i, p := range order {
+	// The most common period is "every other case"; the rest are named.
+	common := order[0]
+	for _, p := range order {
+		if len(periods[p]) > len(periods[common]) {
+			common = p
+		}
+	}
+	for _, p := range order {
 		what := "every case"
 		if len(order) > 1 {
 			what = strings.Join(periods[p], ", ")
-			if i == 0 {
-				what = "most cases"
+			if p == common {
+				what = "every other case"
 			}
 		}
 		rep.Notes = append(rep.Notes, fmt.Sprintf("latency (%s): one acquisition in %d per worker is timed, from the call of Lock to its return, so that reading the clock does not dominate the op", what, p))
