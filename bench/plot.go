@@ -231,6 +231,7 @@ func timelinePlot(rep *Report) *plot.Plot {
 	line.Color, _ = lockStyle(Switched)
 	p.Add(line)
 	p.Legend.Add("ops/s", line)
+	p.Legend.Top = false // the switch marks run along the top
 	for i, mode := range []string{"paravirt", "native"} {
 		var mk plotter.XYs
 		for _, m := range s.Modes {
@@ -295,6 +296,7 @@ func latencyPlot(rep *Report) *plot.Plot {
 		caseName = rep.Rows[0].Case
 	}
 	p := newPlot("Acquisition latency percentiles: "+caseName, "percentile", "latency (ns, log; sampled)")
+	p.Legend.Left = true
 	labels := []string{"p50", "p99", "p99.9", "max"}
 	var ticks []plot.Tick
 	for i, l := range labels {
