@@ -155,6 +155,7 @@ func Switch(ctx context.Context, to Mode) error {
 	sw.last.Store(int64(d))
 	for w := sw.worst.Load(); int64(d) > w && !sw.worst.CompareAndSwap(w, int64(d)); w = sw.worst.Load() {
 	}
+	observeSwitch(to, d) // observe.go
 	return nil
 }
 

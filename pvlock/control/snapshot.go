@@ -1,0 +1,67 @@
+package control
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pvswitch/pvswitch/pvlock"
+)
+
+// status reads the process's pvlock state for a StatusReply.
+func (s *Server) status() StatusReply {
+	st := pvlock.ReadStatus()
+	ss := pvlock.ReadStats()
+	r := StatusReply{
+		PID:           os.Getpid(),
+		Command:       command(),
+		Mode:          st.Mode.String(),
+		Mechanism:     st.Mechanism.String(),
+		Writer:        st.Writer,
+		Switches:      st.Switches,
+		Aborts:        st.Aborts,
+		Failures:      st.Failures,
+		LastSwitchNS:  int64(st.LastSwitch),
+		WorstSwitchNS: int64(st.WorstSwitch),
+		Traps:         st.Traps,
+		SlowAcquires:  ss.SlowAcquires,
+		Parks:         ss.Parks,
+		Kicks:         ss.Kicks,
+		Rescues:       ss.Rescues,
+		Untracked:     ss.Untracked,
+		Handoffs:      ss.Handoffs,
+		SwitchWakes:   ss.SwitchWakes,
+		Refused:       s.refused.Load(),
+	}
+	if st.Why != nil {
+		r.Why = st.Why.Error()
+	}
+	return r
+}
+
+// command is the program's name, as ps shows it.
+func command() string {
+	if b, err := os.ReadFile("/proc/self/comm"); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return filepath.Base(os.Args[0])
+}
+
+// sites converts pvlock.Sites for the wire.
+func sites() []SiteReply {
+	var out []SiteReply
+	for _, s := range pvlock.Sites() {
+		r := SiteReply{
+			Name: s.Name, Addr: uint64(s.Addr), Len: s.Len, Live: s.Live,
+			LiveVariant: s.LiveVariant, Traps: s.Traps,
+		}
+		if s.Err != nil {
+			r.Err = s.Err.Error()
+		}
+		for _, v := range s.Variants {
+			r.Variants = append(r.Variants, VariantReply{Name: v.Name, Bytes: v.Bytes, Asm: v.Asm})
+		}
+		out = append(out, r)
+	}
+	return out
+}
