@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,8 @@ import (
 // children, recognised by bench.ChildEnv before any flag is parsed); the
 // flag-dispatch rows need a binary built with -tags pvswitch_flagdispatch,
 // which -flagbin names or -flagbin=build builds with the Go toolchain from
-// the module in the current directory. A row that cannot run is skipped and
+// the module in the current directory. -from renders a saved results.json
+// again without running anything. A row that cannot run is skipped and
 // the output and JSON say why. Ctrl-C stops the run and its antagonists.
 func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if code, ok := bench.ChildMain(stdout, stderr); ok {
@@ -43,6 +45,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	cases := fs.String("cases", "", "run only cases whose name matches this regular expression")
 	locks := fs.String("locks", "", "comma-separated locks to run (default all of each case's): "+lockNames())
 	flagbin := fs.String("flagbin", "build", "pvswitch_flagdispatch binary for the flag rows: a path, \"build\" (go build it now), or \"off\"")
+	from := fs.String("from", "", "do not run: render this results.json again (with -out and -readme)")
 	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, plain lines otherwise), bar, plain, off")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -76,6 +79,14 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if suite, err = filterSuite(suite, *cases, *locks, *dur); err != nil {
 		return bad("%v", err)
+	}
+	if *from != "" {
+		rep, err := readReport(*from)
+		if err != nil {
+			return bad("-from: %v", err)
+		}
+		fmt.Fprint(stdout, bench.Markdown(rep, ""))
+		return writeOut(rep, *out, *readme, stdout, stderr)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -125,26 +136,48 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return 1 // interrupted: nothing written
 	}
-	if *out != "" {
-		files, err := bench.WriteFiles(rep, *out)
+	return writeOut(rep, *out, *readme, stdout, stderr)
+}
+
+// readReport reads a results.json.
+func readReport(path string) (*bench.Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, err
+	}
+	if rep.Schema != bench.SchemaVersion {
+		return nil, fmt.Errorf("%s has schema %q, want %q", path, rep.Schema, bench.SchemaVersion)
+	}
+	return &rep, nil
+}
+
+// writeOut writes rep's files into out and its section into readme (each
+// if not empty).
+func writeOut(rep *bench.Report, out, readme string, stdout, stderr io.Writer) int {
+	if out != "" {
+		files, err := bench.WriteFiles(rep, out)
 		if err != nil {
 			fmt.Fprintf(stderr, "pvswitch bench: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "wrote %d files to %s\n", len(files), *out)
-		if *readme != "" {
-			rel, err := filepath.Rel(filepath.Dir(*readme), *out)
+		fmt.Fprintf(stdout, "wrote %d files to %s\n", len(files), out)
+		if readme != "" {
+			rel, err := filepath.Rel(filepath.Dir(readme), out)
 			if err != nil {
 				fmt.Fprintf(stderr, "pvswitch bench: %v\n", err)
 				return 1
 			}
 			prefix := filepath.ToSlash(rel) + "/"
 			body := bench.Markdown(rep, prefix)
-			if err := bench.UpdateReadme(*readme, body); err != nil {
+			if err := bench.UpdateReadme(readme, body); err != nil {
 				fmt.Fprintf(stderr, "pvswitch bench: %v\n", err)
 				return 1
 			}
-			fmt.Fprintf(stdout, "rewrote the measurements in %s\n", *readme)
+			fmt.Fprintf(stdout, "rewrote the measurements in %s\n", readme)
 		}
 	}
 	return 0

@@ -34,6 +34,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"bench", "-cases", "nosuchcase"}, "no case"},
 		{[]string{"bench", "-flagbin", "/nonexistent/pvswitch"}, "-flagbin"},
 		{[]string{"bench", "extra"}, "unexpected arguments"},
+		{[]string{"bench", "-from", "/nonexistent/results.json"}, "-from"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(tc.args, &out, &errOut); code != 2 {
@@ -71,5 +72,17 @@ func TestBenchTiny(t *testing.T) {
 	b, _ := os.ReadFile(readme)
 	if strings.Contains(string(b), "old") || !strings.Contains(string(b), "results/oversub.png") {
 		t.Errorf("README not rewritten:\n%s", b)
+	}
+
+	// -from renders the saved results again, without running.
+	again := filepath.Join(dir, "again")
+	stdout.Reset()
+	if code := run([]string{"bench", "-from", filepath.Join(out, "results.json"), "-out", again}, &stdout, &stderr); code != 0 {
+		t.Fatalf("-from: exit %d: %s", code, stderr.String())
+	}
+	first, _ := os.ReadFile(filepath.Join(out, "table.md"))
+	second, _ := os.ReadFile(filepath.Join(again, "table.md"))
+	if !bytes.Equal(first, second) {
+		t.Errorf("-from rendered a different table:\n%s\nvs\n%s", first, second)
 	}
 }
