@@ -4,8 +4,13 @@
 //
 //	pvswitch demo   [-threads N] [-goroutines N] [-locks N] [-phase D] [-tick D]
 //	pvswitch stress [-threads N] [-goroutines N] [-locks N] [-duration D]
-//	pvswitch sites
-//	pvswitch status
+//	pvswitch sites    [-p PID] [-json]
+//	pvswitch status   [-p PID] [-json]
+//	pvswitch list     [-json]
+//	pvswitch native   -p PID [-json] [-switch-timeout D]
+//	pvswitch paravirt -p PID [-json] [-switch-timeout D]
+//	pvswitch watch    -p PID [-interval D] [-n N] [-json]
+//	pvswitch version  [-json]
 //
 // demo runs an oversubscribed workload (more OS threads than CPUs, as in a
 // VM whose host overcommits its vCPUs) and switches the lock mode live under
@@ -16,8 +21,28 @@
 // binary's patchable lock-op sites, every variant, marking the live one;
 // status prints pvlock's switch mechanism and statistics.
 //
-// The tool switches the locks of its own process; switching another running
-// process (through a control socket) is not built yet.
+// # Operating a running program
+//
+// A program that starts pvlock's control endpoint (package
+// github.com/pvswitch/pvswitch/pvlock/control) can be driven by pid: list
+// shows the processes with an endpoint (pid, command, mode, mechanism);
+// status -p PID its mode, mechanism, switch history and slow-path counters
+// (with -json one object whose "mode" is "native" or "paravirt"); native -p
+// PID and paravirt -p PID switch it live and print the latency; sites -p PID
+// shows its lock-op sites, the live bytes read from /proc/PID/mem and each
+// variant disassembled; watch -p PID prints its mode and counter rates once
+// per interval. Without -p, status and sites show pvswitch's own process.
+// All these commands take -dir (the endpoint directory, default as
+// control.DefaultDir) and -timeout. Every command takes -h.
+//
+// # Exit codes
+//
+//	0  success (and -h)
+//	1  the operation failed: the switch was refused or gave up, the
+//	   endpoint answered with an error, the process could not be read
+//	2  usage error: unknown command, bad flag or value, stray argument
+//	3  no endpoint for the pid: no such process, no socket, or a stale
+//	   socket (removed)
 package main
 
 import (
@@ -37,11 +62,17 @@ func usage(w io.Writer) {
 commands:
   demo     switch native -> paravirt -> native live under 32 OS threads
   stress   run the workload in this process's mode (PVLOCK_MODE) and print stats
-  sites    disassemble the patchable lock-op sites, marking the live variant
-  status   print the switch mechanism and lock statistics
+  sites    disassemble the patchable lock-op sites, marking the live variant (-p PID: of a running process)
+  status   print the switch mechanism and lock statistics (-p PID: of a running process)
+  list     list the processes with a control endpoint
+  native   switch a running process to native (-p PID)
+  paravirt switch a running process to paravirt (-p PID)
+  watch    print a running process's mode and counter rates every interval (-p PID)
+  version  print the version
   bench    stress benchmarks: every lock variant vs sync.Mutex, tables, JSON/CSV and plots
 
 Run 'pvswitch <command> -h' for the flags of a command.
+Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 no endpoint for the pid.
 `)
 }
 
@@ -60,6 +91,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return statusCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "list":
+		return listCmd(args[1:], stdout, stderr)
+	case "native", "paravirt":
+		return switchCmd(args[0], args[1:], stdout, stderr)
+	case "watch":
+		return watchCmd(args[1:], stdout, stderr)
+	case "version":
+		return versionCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
