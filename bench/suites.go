@@ -35,7 +35,7 @@ func QuickSuite() Suite {
 }
 
 // FullSuite is QuickSuite's shape with denser sweeps, 1 s runs and 5
-// repetitions (about half an hour on 2 CPUs).
+// repetitions (about 15 minutes on 2 CPUs).
 func FullSuite() Suite {
 	return makeSuite(suiteParams{name: "full", reps: 5, dur: time.Second,
 		threads: []int{2, 4, 8, 16, 32, 64, 128}, cs: []int{0, 5, 20, 50, 200, 1000, 5000}, antag: []int{0, 1, 2, 3, 4, 6, 8},
