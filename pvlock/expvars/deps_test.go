@@ -1,0 +1,28 @@
+package expvars
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// depsOf lists the packages pkg links (go list -deps).
+func depsOf(t *testing.T, pkg string) []string {
+	out, err := exec.Command("go", "list", "-deps", pkg).Output()
+	if err != nil {
+		t.Skipf("go list unavailable: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+// TestPvlockLinksNoControl: a program importing only pvlock links neither
+// net, client_golang nor the control code.
+func TestPvlockLinksNoControl(t *testing.T) {
+	for _, d := range depsOf(t, "github.com/pvswitch/pvswitch/pvlock") {
+		switch d {
+		case "net", "github.com/prometheus/client_golang/prometheus",
+			"github.com/pvswitch/pvswitch/pvlock/control", "github.com/pvswitch/pvswitch/pvlock/metrics", "github.com/pvswitch/pvswitch/pvlock/expvars":
+			t.Errorf("pvlock links %s", d)
+		}
+	}
+}
