@@ -1,0 +1,127 @@
+package signals
+
+import (
+	"os"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// fixture reads testdata: files copied from a 2-vCPU KVM guest (proc/stat,
+// proc/pressure/cpu, two threads' schedstat) and a cgroup v2 directory
+// with a 50% quota.
+func fixture(t *testing.T) Sample {
+	t.Helper()
+	r, err := New(Options{ProcRoot: "testdata/proc", CgroupRoot: "testdata/cgroup", Affinity: func() (int, error) { return 2, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Read()
+}
+
+func TestFixture(t *testing.T) {
+	s := fixture(t)
+	if len(s.Missing) != 0 {
+		t.Fatalf("missing inputs in the fixture: %v", s.Missing)
+	}
+	// proc/stat: cpu ... steal 28463 ticks (USER_HZ 100).
+	if want := uint64(28463) * 1e7; s.StealNs != want {
+		t.Errorf("StealNs = %d, want %d", s.StealNs, want)
+	}
+	if s.CPUs != 2 || s.Runnable != 25 {
+		t.Errorf("CPUs, Runnable = %d, %d, want 2, 25", s.CPUs, s.Runnable)
+	}
+	if s.PressureUs != 1310095879 {
+		t.Errorf("PressureUs = %d", s.PressureUs)
+	}
+	if s.Threads != 2 || s.RunDelayNs != 1024766502+51593999 || s.RunNs != 58458643+224618236 {
+		t.Errorf("threads %d, run delay %d, run %d", s.Threads, s.RunDelayNs, s.RunNs)
+	}
+	if s.CgroupQuota != 50000 || s.CgroupPeriod != 100000 || s.CgroupPeriods != 1000 || s.CgroupThrottled != 250 || s.CgroupThrottledUs != 4500000 {
+		t.Errorf("cgroup: %+v", s)
+	}
+}
+
+func TestMissingReported(t *testing.T) {
+	r, err := New(Options{ProcRoot: t.TempDir(), CgroupRoot: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.Read()
+	for _, in := range []Input{Steal, Pressure, RunDelay, Runnable, Cgroup} {
+		if s.Has(in) {
+			t.Errorf("input %s read from an empty directory", in)
+		} else {
+			t.Logf("%s: %s", in, s.Missing[in])
+		}
+	}
+	later := s
+	later.At = s.At.Add(time.Second)
+	if d := later.Sub(s); d.Pressure != 0 || d.Steal != 0 || len(d.Missing) < 5 {
+		t.Errorf("delta of missing inputs: %+v", d)
+	}
+}
+
+func TestSub(t *testing.T) {
+	a := Sample{At: time.Unix(0, 0), CPUs: 2, UsableCPUs: 2, StealNs: 0, PressureUs: 0, RunDelayNs: 1e9, CgroupPeriods: 10, CgroupThrottled: 1}
+	b := Sample{At: time.Unix(1, 0), CPUs: 2, UsableCPUs: 2, Runnable: 4, StealNs: 5e8, PressureUs: 250000, RunDelayNs: 2.5e9, CgroupPeriods: 20, CgroupThrottled: 6}
+	d := b.Sub(a)
+	if d.Steal != 0.25 || d.Pressure != 0.25 || d.RunDelay != 1.5 || d.Runnable != 2 || d.Throttled != 0.5 {
+		t.Errorf("Sub = %+v", d)
+	}
+	// A thread that exited drops out of the sum: no negative delay.
+	b.RunDelayNs = 0
+	if d := b.Sub(a); d.RunDelay != 0 {
+		t.Errorf("RunDelay after threads exited = %v, want 0", d.RunDelay)
+	}
+}
+
+func TestParsersReject(t *testing.T) {
+	for _, b := range []string{"", "max", "x 100000", "100 0", "-5 100000"} {
+		if _, _, err := ParseCPUMax([]byte(b)); err == nil {
+			t.Errorf("ParseCPUMax(%q) accepted", b)
+		}
+	}
+	if q, p, err := ParseCPUMax([]byte("max 100000\n")); err != nil || q != -1 || p != 100000 {
+		t.Errorf("ParseCPUMax(max) = %d %d %v", q, p, err)
+	}
+	if _, err := ParseCPUStat([]byte("usage_usec 1\n")); err == nil {
+		t.Error("ParseCPUStat without nr_periods accepted")
+	}
+	if _, err := ParseCgroupPath([]byte("1:cpu:/\n")); err == nil {
+		t.Error("ParseCgroupPath of a v1-only file accepted")
+	}
+}
+
+// TestLive reads the live files: what this machine has must be read, what
+// it lacks must be reported with a reason.
+func TestLive(t *testing.T) {
+	s := Read()
+	t.Logf("live sample: %+v", s)
+	if s.GOMAXPROCS != runtime.GOMAXPROCS(0) {
+		t.Errorf("GOMAXPROCS = %d", s.GOMAXPROCS)
+	}
+	if _, err := os.Stat("/proc/stat"); err == nil && !s.Has(Steal) {
+		t.Errorf("/proc/stat exists but steal is missing: %s", s.Missing[Steal])
+	}
+	if _, err := os.Stat("/proc/pressure/cpu"); err == nil && !s.Has(Pressure) {
+		t.Errorf("/proc/pressure/cpu exists but pressure is missing: %s", s.Missing[Pressure])
+	}
+	if _, err := os.Stat("/proc/self/task"); err == nil {
+		if !s.Has(RunDelay) || s.Threads < 1 {
+			t.Errorf("run delay: threads %d, missing %q", s.Threads, s.Missing[RunDelay])
+		}
+	}
+	if s.UsableCPUs < 1 || s.UsableCPUs > runtime.NumCPU() {
+		t.Errorf("UsableCPUs = %d, NumCPU %d", s.UsableCPUs, runtime.NumCPU())
+	}
+	// Burn CPU for 50 ms: the run counter must grow.
+	end := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(end) {
+	}
+	s2 := Read()
+	if s.Has(RunDelay) && s2.RunNs <= s.RunNs {
+		t.Errorf("run time did not grow over 50 ms of spinning: %d -> %d", s.RunNs, s2.RunNs)
+	}
+	t.Logf("delta: %+v", s2.Sub(s))
+}
