@@ -76,9 +76,18 @@ Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 no endpoint for the pid.
 `)
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) (code int) {
 	if len(args) == 0 {
 		args = []string{"demo"}
+	}
+	if len(args) > 1 && isHelp(args[1]) {
+		// The flag package printed the command's usage and the command
+		// returned its usage-error code: asking for help is not an error.
+		defer func() {
+			if code == exitUsage {
+				code = exitOK
+			}
+		}()
 	}
 	switch args[0] {
 	case "demo":
@@ -129,4 +138,9 @@ func parseNoArgs(name string, args []string, stderr io.Writer) bool {
 		return false
 	}
 	return true
+}
+
+// isHelp reports whether arg asks for a command's usage.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help"
 }
