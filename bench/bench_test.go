@@ -157,6 +157,9 @@ func checkRow(t *testing.T, r *Row) {
 		if l := s.Latency; !(l.Samples > 0 && 0 < l.P50 && l.P50 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
 			t.Errorf("%s %s: latency percentiles not ordered: %+v", r.Case, r.Lock, l)
 		}
+		if g := s.Signals; g == nil || g.Steal < 0 || g.Steal > 1 || g.Pressure < 0 || g.Pressure > 1 || g.RunDelay < 0 {
+			t.Errorf("%s %s: signals not recorded or out of range: %+v", r.Case, r.Lock, g)
+		}
 		if s.FairMin < 0 || s.FairMin > s.FairMax || s.FairMin*int64(r.Workload.Threads) > s.Ops || s.FairMax > s.Ops {
 			t.Errorf("%s %s: fairness %d..%d inconsistent with %d ops", r.Case, r.Lock, s.FairMin, s.FairMax, s.Ops)
 		}
@@ -333,7 +336,7 @@ func checkSchema(t *testing.T, b []byte) {
 		t.Fatal("no rows")
 	}
 	row := rows[0].(map[string]any)
-	for _, k := range []string{"case", "lock", "workload", "samples", "ops_per_sec", "vs_mutex", "latency", "fairness", "switch", "traps"} {
+	for _, k := range []string{"case", "lock", "workload", "samples", "ops_per_sec", "vs_mutex", "latency", "fairness", "switch", "traps", "signals"} {
 		if _, ok := row[k]; !ok {
 			t.Errorf("row lacks %q", k)
 		}

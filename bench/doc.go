@@ -34,8 +34,10 @@
 // statistics; a timeline of throughput every 20 ms with completed switches
 // marked. Every run checks that the ops counted under the locks equal the
 // ops the workers did, and that pvlock's backstop rescued no lost wakeup.
-// Steal time, CPU pressure and run delay are recorded only from live
-// kernel readers (Signals); when there are none, the sample says so.
+// Steal time, CPU pressure and the measuring process's run delay are read
+// by internal/signals from the kernel just before the workers start and
+// just after they stop (Signals); an input the kernel does not offer is
+// named in Signals.Missing and in the report's notes, never made up.
 //
 // Per row (Row): medians over the repetitions, min..max of throughput, and
 // VsMutex, the ratio of the median throughput to sync.Mutex's on the same

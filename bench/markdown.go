@@ -26,6 +26,14 @@ func Markdown(rep *Report, imgPrefix string) string {
 	if e.Hypervisor {
 		hv = "hypervisor flag set"
 	}
+	if e.HypervisorSignature != "" {
+		hv += ", CPUID signature " + strings.TrimRight(e.HypervisorSignature, "\x00")
+	}
+	if len(e.HypervisorHints) > 0 {
+		hv += ", " + strings.Join(e.HypervisorHints, ", ")
+	} else if e.HypervisorSignature != "" {
+		hv += ", no KVM_HINTS_REALTIME"
+	}
 	fmt.Fprintf(&b, "Suite `%s`, %d repetitions, measured %s in %v on %s (%d CPUs, %s), Linux %s, %s.\n\n",
 		rep.Suite, rep.Reps, rep.Started.Format("2006-01-02 15:04 UTC"), rep.Wall.Round(time.Second), e.CPUModel, e.CPUs, hv, e.Kernel, e.GoVersion)
 	if f := strings.Fields(e.LoadAvg); len(f) > 0 {
@@ -57,11 +65,11 @@ func Markdown(rep *Report, imgPrefix string) string {
 			locks = append(locks, l)
 		}
 	}
-	b.WriteString("\n**Throughput relative to sync.Mutex** (median ops/s of the lock / median ops/s of sync.Mutex on the same case, higher is better; small print: the lock's slowest and fastest run over the same median; last column: sync.Mutex's median in Mops/s):\n\n| case | ")
+	b.WriteString("\n**Throughput relative to sync.Mutex** (median ops/s of the lock / median ops/s of sync.Mutex on the same case, higher is better; small print: the lock's slowest and fastest run over the same median; then sync.Mutex's median in Mops/s, and the median over the case's runs of the steal time and CPU pressure (fractions of the run) and of the measuring process's run delay (threads waiting for a CPU, on average)):\n\n| case | ")
 	for _, l := range locks {
 		b.WriteString(string(l) + " | ")
 	}
-	b.WriteString("sync.Mutex Mops/s |\n| --- |" + strings.Repeat(" --- |", len(locks)+1) + "\n")
+	b.WriteString("sync.Mutex Mops/s | steal, CPU pressure, run delay |\n| --- |" + strings.Repeat(" --- |", len(locks)+2) + "\n")
 	var cases []string
 	for _, r := range rep.Rows {
 		if len(cases) == 0 || cases[len(cases)-1] != r.Case {
@@ -83,7 +91,18 @@ func Markdown(rep *Report, imgPrefix string) string {
 			}
 		}
 		if m := rep.Row(c, Mutex); m != nil && len(m.Samples) > 0 {
-			fmt.Fprintf(&b, "%.2f |\n", m.OpsPerSec/1e6)
+			fmt.Fprintf(&b, "%.2f | ", m.OpsPerSec/1e6)
+		} else {
+			b.WriteString(" | ")
+		}
+		var all []Sample
+		for _, r := range rep.Rows {
+			if r.Case == c {
+				all = append(all, r.Samples...)
+			}
+		}
+		if g := medianSignals(all); g != nil {
+			fmt.Fprintf(&b, "%.0f%%, %.0f%%, %.2f |\n", 100*g.Steal, 100*g.Pressure, g.RunDelay)
 		} else {
 			b.WriteString(" |\n")
 		}

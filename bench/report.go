@@ -12,13 +12,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pvswitch/pvswitch/internal/hypervisor"
 )
 
 // SchemaVersion names the layout of Report's JSON (results.json). The
 // layout is Report's fields with their json tags; durations are integer
 // nanoseconds (fields ending in _ns), rates are per second. A change that
 // removes or renames a field changes the version.
-const SchemaVersion = "pvswitch-bench/1"
+const SchemaVersion = "pvswitch-bench/2"
 
 // Report is a suite's results: the JSON file is this struct.
 type Report struct {
@@ -39,10 +41,14 @@ type Environment struct {
 	CPUModel   string `json:"cpu_model"`
 	CPUs       int    `json:"cpus"`
 	Hypervisor bool   `json:"hypervisor"` // the cpuinfo "hypervisor" flag
-	// HypervisorHints are the hypervisor's CPUID hints; empty until the
-	// module has a reader of them (HintsNote says so).
+	// HypervisorSignature is the vendor signature of the CPUID hypervisor
+	// leaves (e.g. "KVMKVMKVM"), from internal/hypervisor.
+	HypervisorSignature string `json:"hypervisor_signature"`
+	// KVMHints is EDX of KVM's features leaf; HypervisorHints names the
+	// hints and features that matter to spinlocks that are set
+	// ("KVM_HINTS_REALTIME", "KVM_FEATURE_PV_UNHALT").
+	KVMHints        uint32   `json:"kvm_hints"`
 	HypervisorHints []string `json:"hypervisor_hints"`
-	HintsNote       string   `json:"hints_note,omitempty"`
 	Kernel          string   `json:"kernel"`
 	GoVersion       string   `json:"go_version"`
 	GOOS            string   `json:"goos"`
@@ -56,7 +62,16 @@ type Environment struct {
 // ReadEnvironment reads the environment record from /proc and the runtime.
 func ReadEnvironment() Environment {
 	e := Environment{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
-		HintsNote: "not recorded: the module has no CPUID hypervisor-hint reader yet"}
+		HypervisorHints: []string{}}
+	if h := hypervisor.Detect(); h.Supported {
+		e.HypervisorSignature, e.KVMHints = strings.TrimRight(h.Signature, " "), h.KVMHints
+		if h.Realtime {
+			e.HypervisorHints = append(e.HypervisorHints, "KVM_HINTS_REALTIME")
+		}
+		if h.KVMFeatures&hypervisor.FeaturePVUnhalt != 0 {
+			e.HypervisorHints = append(e.HypervisorHints, "KVM_FEATURE_PV_UNHALT")
+		}
+	}
 	e.Hostname, _ = os.Hostname()
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		e.LoadAvg = strings.TrimSpace(string(b))
@@ -121,7 +136,8 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 // over the repetitions (latencies in ns, throughput in ops/s).
 var CSVHeader = []string{"case", "lock", "threads", "lock_threads", "gomaxprocs", "cs", "outside", "locks", "write_pct",
 	"antagonists", "reps", "ops_per_sec", "ops_per_sec_min", "ops_per_sec_max", "vs_mutex",
-	"p50_ns", "p99_ns", "p999_ns", "max_ns", "fairness", "switches", "switch_p50_ns", "switch_p99_ns", "traps", "skipped"}
+	"p50_ns", "p99_ns", "p999_ns", "max_ns", "fairness", "switches", "switch_p50_ns", "switch_p99_ns", "traps",
+	"steal", "cpu_pressure", "run_delay", "skipped"}
 
 // WriteCSV writes one line per row (see CSVHeader).
 func (rep *Report) WriteCSV(w io.Writer) error {
@@ -131,11 +147,16 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 	d := func(x int64) string { return strconv.FormatInt(x, 10) }
 	for _, r := range rep.Rows {
 		wl := r.Workload
+		sig := Signals{}
+		if r.Signals != nil {
+			sig = *r.Signals
+		}
 		cw.Write([]string{r.Case, string(r.Lock), d(int64(wl.Threads)), strconv.FormatBool(wl.LockThreads), d(int64(wl.GOMAXPROCS)),
 			d(int64(wl.CS)), d(int64(wl.Outside)), d(int64(wl.Locks)), d(int64(wl.WritePct)), d(int64(wl.Antagonists)),
 			d(int64(len(r.Samples))), f(r.OpsPerSec), f(r.OpsPerSecMin), f(r.OpsPerSecMax), f(r.VsMutex),
 			d(r.Latency.P50), d(r.Latency.P99), d(r.Latency.P999), d(r.Latency.Max), f(r.Fairness),
-			d(int64(r.Switch.N)), d(int64(r.Switch.P50)), d(int64(r.Switch.P99)), strconv.FormatUint(r.Traps, 10), r.Skipped})
+			d(int64(r.Switch.N)), d(int64(r.Switch.P50)), d(int64(r.Switch.P99)), strconv.FormatUint(r.Traps, 10),
+			f(sig.Steal), f(sig.Pressure), f(sig.RunDelay), r.Skipped})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -162,8 +162,7 @@ func (r *Runner) Run(ctx context.Context, s Suite) (*Report, error) {
 	}
 	rep.Notes = append(rep.Notes,
 		"machine load (/proc/loadavg) at the start: "+rep.Env.LoadAvg,
-		"steal time, CPU pressure, run delay: "+noSignals,
-		"environment: hypervisor hints "+rep.Env.HintsNote)
+		"steal, CPU pressure (PSI some), run delay: read by internal/signals just before each run's workers start and just after they stop; a row shows the medians over its runs")
 	self := proc{r.Exe, r.Args}
 	flag := proc{r.FlagExe, r.FlagArgs}
 	done := 0
@@ -183,6 +182,9 @@ func (r *Runner) Run(ctx context.Context, s Suite) (*Report, error) {
 	}
 	rep.computeRatios()
 	rep.Targets = EvaluateTargets(rep)
+	for _, m := range missingInputs(rep.Rows) {
+		rep.Notes = append(rep.Notes, "signal not recorded: "+m)
+	}
 	if err != nil {
 		return rep, err
 	}
@@ -263,6 +265,8 @@ type Row struct {
 	// LockNsPerOp, on uncontended rows, is the median over samples of the
 	// time per op minus the loop's time without a lock (Sample.LoopNsPerOp).
 	LockNsPerOp float64 `json:"lock_ns_per_op,omitempty"`
+	// Signals are the medians over samples of each signal.
+	Signals *Signals `json:"signals"`
 	// Traps is the sum over samples.
 	Traps uint64 `json:"traps"`
 }
@@ -329,6 +333,7 @@ func (row *Row) summarize() {
 	}
 	row.Fairness = median(fair)
 	row.LockNsPerOp = median(lockNs)
+	row.Signals = medianSignals(row.Samples)
 	slices.Sort(sw)
 	row.Switch.N = len(sw)
 	row.Switch.P50, row.Switch.P99 = quantileDur(sw, 0.5), quantileDur(sw, 0.99)

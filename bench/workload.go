@@ -465,7 +465,7 @@ func measureWith(ctx context.Context, w Workload, l Lock, nop bool) (Sample, err
 	stop.Store(true)
 	wg.Wait()
 	s.Elapsed = time.Since(t0)
-	s.Signals, s.SignalNote = sig.stop()
+	s.Signals = sig.stop()
 	if pv {
 		st := pvlock.ReadStatus()
 		s.Stats = pvlock.ReadStats().Sub(beforeStats)
