@@ -25,8 +25,13 @@ const modulePath = "github.com/pvswitch/pvswitch"
 // built mode (paravirt: nothing is written at start, the patcher is made
 // ready in the background) and the other (native: the sites are written
 // at start, after the patcher is ready).
+//
+// "default" follows the hypervisor's hints (hints.go): paravirt in a VM
+// without KVM_HINTS_REALTIME (nothing written), native on bare metal or
+// with the hint. "auto" also starts the auto policy's goroutine.
 var startModes = []struct{ name, env string }{
 	{"default", ""},
+	{"auto", "PVLOCK_MODE=auto"},
 	{"built", "PVLOCK_MODE=paravirt"},
 	{"written", "PVLOCK_MODE=native"},
 }

@@ -7,7 +7,11 @@ import (
 )
 
 // EnvMode is the environment variable read once at start to choose the
-// process-wide mode: "native" or "paravirt". Unset or empty means Native.
+// process-wide mode: "native" or "paravirt" force it; "auto" takes the
+// start mode from the hypervisor's hints and starts the auto policy
+// (StartAuto with DefaultAutoConfig); unset or empty takes the start mode
+// from the hints (Hypervisor says which rule decided). An invalid value is
+// logged and native is used.
 const EnvMode = "PVLOCK_MODE"
 
 // EnvPatch is the environment variable that, set to "off", makes pvlock
@@ -19,11 +23,17 @@ const EnvPatch = "PVLOCK_PATCH"
 var errPatchOff = errors.New("pvlock: patching disabled by " + EnvPatch + "=off")
 
 func init() {
-	setup(modeFromEnv(os.LookupEnv, log.Printf), os.Getenv(EnvPatch), log.Printf)
+	hv = detectHypervisor()
+	m, from, auto := startMode(os.LookupEnv, log.Printf, hv)
+	hv.StartMode, hv.ModeFrom, hv.AutoAtStart = m.String(), from, auto
+	setup(m, os.Getenv(EnvPatch), log.Printf)
+	if auto {
+		startAutoAtInit()
+	}
 }
 
-// modeFromEnv reads EnvMode; an invalid value is reported with logf and the
-// default is used.
+// modeFromEnv reads an explicit EnvMode ("native" or "paravirt"); unset
+// gives Native, an invalid value is reported with logf and Native is used.
 func modeFromEnv(lookup func(string) (string, bool), logf func(string, ...any)) Mode {
 	s, ok := lookup(EnvMode)
 	if !ok || s == "" {

@@ -58,6 +58,11 @@ type Status struct {
 	// Traps counts executions of lock-op sites that hit an INT3 while a
 	// switch rewrote them (each emulated by the trap handler).
 	Traps uint64
+	// Hypervisor is what the CPUID hints said at start and where the
+	// start mode came from (JSON key "hypervisor").
+	Hypervisor Hypervisor `json:"hypervisor"`
+	// Auto is the auto policy's state (JSON key "auto").
+	Auto AutoState `json:"auto"`
 }
 
 // ReadStatus returns the current Status. Called soon after the program
@@ -73,6 +78,8 @@ func ReadStatus() Status {
 		Failures:    sw.failures.Load(),
 		LastSwitch:  time.Duration(sw.last.Load()),
 		WorstSwitch: time.Duration(sw.worst.Load()),
+		Hypervisor:  hv,
+		Auto:        ReadAuto(),
 	}
 	if sw.dispatch.Load() {
 		s.Mechanism, s.Why = Dispatch, *sw.why.Load()
@@ -93,7 +100,10 @@ func oneLine(msg string) string {
 // String formats a Status on one line (a multi-line Why, as from
 // errors.Join, is joined with "; "), e.g.
 //
-//	mode=native mechanism=patched (procmem) switches=2 aborts=0 failures=0 last=41µs worst=63µs traps=0
+//	mode=native mechanism=patched (procmem) switches=2 aborts=0 failures=0 last=41µs worst=63µs traps=0 hypervisor="KVMKVMKVM" kvm-hints=0x0 realtime=false cpus=2 start=paravirt (hints: KVM without KVM_HINTS_REALTIME) auto=off
+//
+// The auto field is "off", "on" (with the policy's switches) or "held"
+// (an operator took control).
 func (s Status) String() string {
 	mech := s.Mechanism.String()
 	if s.Writer != "" {
@@ -102,6 +112,16 @@ func (s Status) String() string {
 	if s.Why != nil {
 		mech += " (" + oneLine(s.Why.Error()) + ")"
 	}
-	return fmt.Sprintf("mode=%v mechanism=%s switches=%d aborts=%d failures=%d last=%v worst=%v traps=%d",
-		s.Mode, mech, s.Switches, s.Aborts, s.Failures, s.LastSwitch, s.WorstSwitch, s.Traps)
+	a := "off"
+	switch {
+	case s.Auto.Held:
+		a = fmt.Sprintf("held (by operator; policy switches=%d)", s.Auto.Switches)
+	case s.Auto.Enabled:
+		a = fmt.Sprintf("on (policy switches=%d)", s.Auto.Switches)
+	}
+	if len(s.Auto.Missing) > 0 {
+		a += fmt.Sprintf(" missing-inputs=%d", len(s.Auto.Missing))
+	}
+	return fmt.Sprintf("mode=%v mechanism=%s switches=%d aborts=%d failures=%d last=%v worst=%v traps=%d %v auto=%s",
+		s.Mode, mech, s.Switches, s.Aborts, s.Failures, s.LastSwitch, s.WorstSwitch, s.Traps, s.Hypervisor, a)
 }

@@ -103,6 +103,7 @@ func SetDrainBound(d time.Duration) (time.Duration, error) {
 // call to the return.
 func Switch(ctx context.Context, to Mode) error {
 	start := time.Now()
+	autoOverride(ctx) // a switch not made by the auto policy takes control from it (auto.go)
 	if to != Native && to != Paravirt {
 		return fmt.Errorf("%w %v: want Native or Paravirt", ErrMode, to)
 	}

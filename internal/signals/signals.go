@@ -40,6 +40,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/procfs"
@@ -212,12 +213,18 @@ func New(opts Options) (*Reader, error) {
 	return &Reader{proc: fs, procRoot: opts.ProcRoot, cgroupRoot: opts.CgroupRoot, affinity: opts.Affinity}, nil
 }
 
-var defaultReader *Reader
+var (
+	defaultOnce   sync.Once
+	defaultReader *Reader
+	defaultErr    error
+)
 
-// Read takes a sample of the live system with the default roots.
+// Read takes a sample of the live system with the default roots. It is
+// safe to call from several goroutines.
 func Read() Sample {
-	if defaultReader == nil {
-		r, err := New(Options{})
+	defaultOnce.Do(func() { defaultReader, defaultErr = New(Options{}) })
+	{
+		r, err := defaultReader, defaultErr
 		if err != nil {
 			s := Sample{At: time.Now(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
 			for _, in := range []Input{Steal, Pressure, RunDelay, Runnable, Affinity, Cgroup} {
@@ -225,9 +232,8 @@ func Read() Sample {
 			}
 			return s
 		}
-		defaultReader = r
+		return r.Read()
 	}
-	return defaultReader.Read()
 }
 
 // Read takes a sample. Inputs it cannot read are named in Missing.

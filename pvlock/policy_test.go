@@ -1,0 +1,217 @@
+package pvlock
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// trace builds synthetic inputs: one per 100 ms, each from f(i).
+func trace(n int, f func(i int) AutoInputs) []AutoInputs {
+	t0 := time.Unix(1000, 0)
+	out := make([]AutoInputs, n)
+	for i := range out {
+		in := f(i)
+		in.At, in.Interval = t0.Add(time.Duration(i+1)*100*time.Millisecond), 100*time.Millisecond
+		out[i] = in
+	}
+	return out
+}
+
+// run feeds the trace to a policy starting in mode from and returns the
+// sample indexes at which it switched, and to what. The switch is assumed
+// to succeed at once.
+func run(t *testing.T, cfg AutoConfig, from Mode, tr []AutoInputs) (at []int, to []Mode) {
+	t.Helper()
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := policy{cfg: cfg, mode: from}
+	for i, in := range tr {
+		m, why, ok := p.step(in)
+		if ok {
+			if why == "" {
+				t.Errorf("switch at %d without a reason", i)
+			}
+			t.Logf("sample %d: -> %v: %s", i, m, why)
+			at, to = append(at, i), append(to, m)
+			p.switched(m, in.At)
+		}
+	}
+	return at, to
+}
+
+func TestPolicyEntersOnSustainedPressure(t *testing.T) {
+	// 1 s free, 3 s of pressure 0.6 (a hog inside the guest), 4 s free.
+	tr := trace(80, func(i int) AutoInputs {
+		if i >= 10 && i < 40 {
+			return AutoInputs{Pressure: 0.6, RunDelay: 0.02}
+		}
+		return AutoInputs{Pressure: 0.01}
+	})
+	at, to := run(t, AutoConfig{}, Native, tr)
+	if len(at) != 2 || to[0] != Paravirt || to[1] != Native {
+		t.Fatalf("switches at %v to %v, want paravirt then native", at, to)
+	}
+	// Sustain 500 ms: the 5th hot sample (index 14) switches.
+	if at[0] != 14 {
+		t.Errorf("entered paravirt at sample %d, want 14 (500 ms of pressure)", at[0])
+	}
+	// Calm 1 s after the hog ends at 40: index 49; min dwell 2 s from 14
+	// is 34, already past.
+	if at[1] != 49 {
+		t.Errorf("returned to native at sample %d, want 49 (1 s calm)", at[1])
+	}
+}
+
+func TestPolicyEntersOnRunDelayOrSteal(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   AutoInputs
+	}{
+		{"run delay", AutoInputs{RunDelay: 0.5}},
+		{"steal", AutoInputs{Steal: 0.2}},
+		{"throttled", AutoInputs{Throttled: 0.5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := trace(20, func(int) AutoInputs { return tc.in })
+			if at, to := run(t, AutoConfig{}, Native, tr); len(at) != 1 || to[0] != Paravirt {
+				t.Errorf("switches %v %v, want one to paravirt", at, to)
+			}
+		})
+	}
+}
+
+func TestPolicyNoFlapOnSpike(t *testing.T) {
+	// A 200 ms spike every second for 10 s: never 500 ms of pressure.
+	tr := trace(100, func(i int) AutoInputs {
+		if i%10 < 2 {
+			return AutoInputs{Pressure: 1, RunDelay: 1, Steal: 0.5}
+		}
+		return AutoInputs{}
+	})
+	if at, _ := run(t, AutoConfig{}, Native, tr); len(at) != 0 {
+		t.Errorf("switched at %v on 200 ms spikes", at)
+	}
+	// In paravirt, spikes between calm stretches shorter than Calm keep
+	// it there: 200 ms spike every 800 ms.
+	tr = trace(100, func(i int) AutoInputs {
+		if i%8 < 2 {
+			return AutoInputs{Pressure: 0.5}
+		}
+		return AutoInputs{}
+	})
+	if at, _ := run(t, AutoConfig{}, Paravirt, tr); len(at) != 0 {
+		t.Errorf("left paravirt at %v though the machine was never calm for 1 s", at)
+	}
+}
+
+func TestPolicyHysteresisAndDwell(t *testing.T) {
+	// Pressure between exit and enter thresholds: neither hot nor calm,
+	// so no switch in either mode.
+	mid := trace(50, func(int) AutoInputs { return AutoInputs{Pressure: 0.2} })
+	for _, m := range []Mode{Native, Paravirt} {
+		if at, _ := run(t, AutoConfig{}, m, mid); len(at) != 0 {
+			t.Errorf("from %v: switched at %v with pressure between the thresholds", m, at)
+		}
+	}
+	// A hog that lasts 600 ms: enter at 500 ms, but stay for the minimum
+	// dwell (2 s) even though calm returns after 100 ms more.
+	cfg := AutoConfig{MinDwell: 3 * time.Second}
+	tr := trace(60, func(i int) AutoInputs {
+		if i < 6 {
+			return AutoInputs{Pressure: 0.9}
+		}
+		return AutoInputs{}
+	})
+	at, to := run(t, cfg, Native, tr)
+	if len(at) != 2 || to[0] != Paravirt || at[1]-at[0] != 30 {
+		t.Errorf("switches at %v to %v: want back to native exactly MinDwell (30 samples) later", at, to)
+	}
+}
+
+func TestPolicyMissingInputs(t *testing.T) {
+	// Pressure missing (no PSI): run delay alone still decides, and a
+	// missing input's zero does not count as calm's obstacle.
+	miss := map[string]string{"psi-cpu": "no PSI", "cgroup-cpu": "no cgroup v2"}
+	tr := trace(60, func(i int) AutoInputs {
+		if i < 20 {
+			return AutoInputs{RunDelay: 0.6, Pressure: 0.9, Missing: miss}
+		}
+		return AutoInputs{Pressure: 0.9, Missing: miss}
+	})
+	at, to := run(t, AutoConfig{}, Native, tr)
+	if len(at) != 2 || to[0] != Paravirt || to[1] != Native {
+		t.Errorf("switches %v %v: want paravirt on run delay, native when it ends (missing pressure ignored)", at, to)
+	}
+}
+
+func TestAutoConfigInvalid(t *testing.T) {
+	for _, c := range []AutoConfig{
+		{ExitPressure: 0.5, EnterPressure: 0.4},
+		{Interval: -time.Second},
+		{ExitSteal: -0.1},
+	} {
+		if err := StartAuto(c); err == nil {
+			StopAuto()
+			t.Errorf("StartAuto(%+v) accepted", c)
+		} else if !strings.Contains(err.Error(), "auto config") {
+			t.Errorf("error %q", err)
+		}
+	}
+}
+
+func TestStartModeFromHints(t *testing.T) {
+	unset := func(string) (string, bool) { return "", false }
+	env := func(v string) func(string) (string, bool) { return func(string) (string, bool) { return v, true } }
+	logf := func(string, ...any) {}
+	kvm := Hypervisor{Detected: true, Present: true, KVM: true, Signature: "KVMKVMKVM"}
+	rt := kvm
+	rt.Realtime = true
+	bhyve := Hypervisor{Detected: true, Present: true, Signature: "bhyve bhyve "}
+	metal := Hypervisor{Detected: true}
+	for _, tc := range []struct {
+		name   string
+		lookup func(string) (string, bool)
+		h      Hypervisor
+		want   Mode
+		auto   bool
+		from   string
+	}{
+		{"kvm", unset, kvm, Paravirt, false, "KVM without"},
+		{"kvm realtime", unset, rt, Native, false, "REALTIME"},
+		{"bhyve", unset, bhyve, Paravirt, false, "hypervisor without"},
+		{"bare metal", unset, metal, Native, false, "no hypervisor"},
+		{"no cpuid", unset, Hypervisor{}, Native, false, "no CPUID"},
+		{"override native", env("native"), kvm, Native, false, EnvMode},
+		{"override paravirt", env("paravirt"), metal, Paravirt, false, EnvMode},
+		{"auto kvm", env("auto"), kvm, Paravirt, true, "auto"},
+		{"auto metal", env("auto"), metal, Native, true, "auto"},
+	} {
+		m, from, a := startMode(tc.lookup, logf, tc.h)
+		if m != tc.want || a != tc.auto || !strings.Contains(from, tc.from) {
+			t.Errorf("%s: %v %q auto=%v, want %v (%q) auto=%v", tc.name, m, from, a, tc.want, tc.from, tc.auto)
+		}
+	}
+}
+
+// TestStartModeLive: this process's start mode follows the hints of the
+// machine it runs on (PVLOCK_MODE unset), whatever that machine is.
+func TestStartModeLive(t *testing.T) {
+	st := ReadStatus()
+	t.Logf("%v", st.Hypervisor)
+	if st.Hypervisor.UsableCPUs < 1 {
+		t.Errorf("usable CPUs %d", st.Hypervisor.UsableCPUs)
+	}
+	if v, set := lookupEnv(EnvMode); set && v != "" {
+		t.Skipf("%s=%s set", EnvMode, v)
+	}
+	want, _ := modeFromHints(detectHypervisor())
+	if st.Hypervisor.StartMode != want.String() {
+		t.Errorf("start mode %s, hints say %v", st.Hypervisor.StartMode, want)
+	}
+}
+
+var lookupEnv = os.LookupEnv
