@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/arch/x86/x86asm"
 
@@ -119,7 +120,7 @@ func remoteSites(r *remoteFlags, stderr io.Writer) (views []siteView, header str
 			return nil, "", false, exitFail
 		}
 		for _, x := range s.Variants {
-			v.Variants = append(v.Variants, variantView{x.Name, x.Bytes, disasm(x.Bytes, s.Addr)})
+			v.Variants = append(v.Variants, variantView{x.Name, x.Bytes, withSymbol(disasm(x.Bytes, s.Addr), x.Asm)})
 			if bytes.Equal(x.Bytes, v.Live) {
 				v.LiveVariant = x.Name
 			}
@@ -139,6 +140,22 @@ func disasm(b []byte, pc uint64) string {
 		return "?? " + err.Error()
 	}
 	return x86asm.GoSyntax(inst, pc, nil)
+}
+
+// withSymbol appends to our disassembly the symbol a branch goes to, as
+// the process's own disassembly names it ("JMP 0x7a2da0
+// <pvlock.unlockParavirtEntry>"): pvswitch does not read the target's
+// symbol table.
+func withSymbol(ours, theirs string) string {
+	f := strings.Fields(theirs)
+	if len(f) == 0 || !strings.HasSuffix(f[len(f)-1], "(SB)") {
+		return ours
+	}
+	sym := strings.TrimSuffix(f[len(f)-1], "(SB)")
+	if i := strings.LastIndex(sym, "/"); i >= 0 {
+		sym = sym[i+1:]
+	}
+	return ours + " <" + sym + ">"
 }
 
 // printSites prints the sites, marking each one's live variant.
