@@ -112,9 +112,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		usage(stdout)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "pvswitch: unknown command %q\n", args[0])
-		usage(stderr)
-		return 2
+		fmt.Fprintf(stderr, "pvswitch: unknown command %q; 'pvswitch -h' lists the commands\n", args[0])
+		return exitUsage
 	}
 }
 
