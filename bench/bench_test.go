@@ -157,7 +157,9 @@ func checkRow(t *testing.T, r *Row) {
 		if l := s.Latency; !(l.Samples > 0 && 0 < l.P50 && l.P50 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
 			t.Errorf("%s %s: latency percentiles not ordered: %+v", r.Case, r.Lock, l)
 		}
-		if g := s.Signals; g == nil || g.Steal < 0 || g.Steal > 1 || g.Pressure < 0 || g.Pressure > 1 || g.RunDelay < 0 {
+		// Rates are only checked for sign: over a 50 ms run, PSI's and
+		// steal's coarse counters can overshoot 1.
+		if g := s.Signals; g == nil || g.Steal < 0 || g.Pressure < 0 || g.RunDelay < 0 {
 			t.Errorf("%s %s: signals not recorded or out of range: %+v", r.Case, r.Lock, g)
 		}
 		if s.FairMin < 0 || s.FairMin > s.FairMax || s.FairMin*int64(r.Workload.Threads) > s.Ops || s.FairMax > s.Ops {
@@ -221,7 +223,11 @@ func TestTinySuite(t *testing.T) {
 	checkGone(t, pids)
 	for _, row := range rep.Rows {
 		if row.Skipped != "" {
-			t.Errorf("%s %s skipped: %s", row.Case, row.Lock, row.Skipped)
+			// Only auto may be skipped, when pvlock does not know it.
+			if row.Lock != Auto || !strings.Contains(row.Skipped, "auto") {
+				t.Errorf("%s %s skipped: %s", row.Case, row.Lock, row.Skipped)
+			}
+			t.Logf("%s %s skipped: %s", row.Case, row.Lock, row.Skipped)
 			continue
 		}
 		if len(row.Samples) != rep.Reps {

@@ -19,7 +19,8 @@ import (
 // ChildEnv is the environment variable that makes a re-executed binary a
 // bench child: "run" measures one row (the workload in SpecEnv) and writes
 // its Sample as JSON to stdout; "hog" is an antagonist that burns one CPU
-// until it is killed. Binaries that host a Runner call ChildMain first
+// until it is killed; "probe" exits at once (the parent reads what pvlock
+// logged at start about PVLOCK_MODE). Binaries that host a Runner call ChildMain first
 // thing (pvswitch bench does; a test binary does it in TestMain).
 const ChildEnv = "PVSWITCH_BENCH_CHILD"
 
@@ -44,6 +45,8 @@ func ChildMain(stdout, stderr io.Writer) (code int, ok bool) {
 		return 0, false
 	case "hog":
 		hog()
+	case "probe":
+		return 0, true // pvlock's init has read PVLOCK_MODE: the parent reads what it logged
 	case "run":
 		if err := runChild(stdout); err != nil {
 			fmt.Fprintf(stderr, "bench child: %v\n", err)
@@ -51,7 +54,7 @@ func ChildMain(stdout, stderr io.Writer) (code int, ok bool) {
 		}
 		return 0, true
 	}
-	fmt.Fprintf(stderr, "bench child: %s=%q is not \"run\" or \"hog\"\n", ChildEnv, os.Getenv(ChildEnv))
+	fmt.Fprintf(stderr, "bench child: %s=%q is not \"run\", \"probe\" or \"hog\"\n", ChildEnv, os.Getenv(ChildEnv))
 	return 2, true
 }
 
@@ -185,4 +188,20 @@ func (h *hogs) stop() {
 		c.Wait() // killed: the error only says so
 	}
 	h.cmds = nil
+}
+
+// probeAuto starts a child with PVLOCK_MODE=auto and returns why the auto
+// row cannot run ("" if it can): pvlock logs that it ignored a mode it
+// does not know.
+func (p proc) probeAuto(ctx context.Context) string {
+	cmd := p.command(ctx, ChildEnv+"=probe", pvlock.EnvMode+"=auto")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		return fmt.Sprintf("the PVLOCK_MODE=auto probe failed: %v: %s", err, strings.TrimSpace(errb.String()))
+	}
+	if msg := errb.String(); strings.Contains(msg, pvlock.EnvMode+`="auto" ignored`) {
+		return "pvlock does not support PVLOCK_MODE=auto yet (it logged: " + strings.TrimSpace(msg) + ")"
+	}
+	return ""
 }

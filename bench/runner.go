@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/pvswitch/pvswitch/pvlock"
 )
 
 // Case is one workload and the locks measured on it.
@@ -84,15 +82,20 @@ type Runner struct {
 	// OnAntagonists, if set, is called with the antagonists' pids each
 	// time they have been started.
 	OnAntagonists func(pids []int)
+
+	probed   bool
+	autoSkip string
 }
 
-// skipReason says why lock l cannot be measured by r, or "".
-func (r *Runner) skipReason(l Lock) string {
+// skipReason says why lock l cannot be measured by r, or "". Whether
+// pvlock knows PVLOCK_MODE=auto is asked of a probe child, once.
+func (r *Runner) skipReason(ctx context.Context, l Lock) string {
 	switch l {
 	case Auto:
-		if _, err := pvlock.ParseMode("auto"); err != nil {
-			return "pvlock does not support PVLOCK_MODE=auto yet (" + err.Error() + ")"
+		if !r.probed {
+			r.probed, r.autoSkip = true, proc{r.Exe, r.Args}.probeAuto(ctx)
 		}
+		return r.autoSkip
 	case FlagNative, FlagParavirt:
 		if r.FlagExe == "" {
 			if r.FlagSkip != "" {
@@ -118,7 +121,7 @@ func (r *Runner) Run(ctx context.Context, s Suite) (*Report, error) {
 	total := 0
 	for _, c := range s.Cases {
 		for _, l := range c.Locks {
-			row := &Row{Case: c.Workload.Name, Plot: c.Plot, X: c.X, Workload: c.Workload, Lock: l, Skipped: r.skipReason(l)}
+			row := &Row{Case: c.Workload.Name, Plot: c.Plot, X: c.X, Workload: c.Workload, Lock: l, Skipped: r.skipReason(ctx, l)}
 			rows[[2]string{c.Workload.Name, string(l)}] = row
 			rep.Rows = append(rep.Rows, row)
 			if row.Skipped == "" {

@@ -13,7 +13,9 @@ type Signals struct {
 	// Steal is the fraction of all CPUs' time the hypervisor stole (0..1).
 	Steal float64 `json:"steal"`
 	// Pressure is the fraction of the run during which some task waited
-	// for a CPU (/proc/pressure/cpu "some", 0..1).
+	// for a CPU (/proc/pressure/cpu "some", 0..1). Recorded as read: over
+	// runs of tens of milliseconds the kernel's counter can make it exceed
+	// 1 a little (seen: up to 1.9 over 50 ms); it is not clamped.
 	Pressure float64 `json:"cpu_pressure"`
 	// RunDelay is the run delay of the measuring process's threads per
 	// unit of wall time: how many of its threads were, on average,

@@ -47,7 +47,7 @@ func FullSuite() Suite {
 func TinySuite() Suite {
 	d := 50 * time.Millisecond
 	return Suite{Name: "tiny", Reps: 2, Cases: []Case{
-		{Workload: Workload{Name: "gor-4-cs20", Threads: 4, GOMAXPROCS: 2, CS: 20, Locks: 1, WritePct: 100, Duration: d}, Locks: []Lock{Native, Paravirt, TTAS, Mutex}, Plot: "threads-cs20", X: 4},
+		{Workload: Workload{Name: "gor-4-cs20", Threads: 4, GOMAXPROCS: 2, CS: 20, Locks: 1, WritePct: 100, Duration: d}, Locks: []Lock{Native, Paravirt, Auto, TTAS, Mutex}, Plot: "threads-cs20", X: 4},
 		{Workload: Workload{Name: "locked-4-cs20-antag1", Threads: 4, LockThreads: true, CS: 20, Outside: 10, Locks: 2, WritePct: 50, Antagonists: 1, Duration: d}, Locks: []Lock{Paravirt, Mutex}, Plot: "oversub", X: 1},
 		{Workload: Workload{Name: "switch-8g", Threads: 8, GOMAXPROCS: 2, CS: 20, Locks: 1, WritePct: 100, Duration: 200 * time.Millisecond, SwitchEvery: 10 * time.Millisecond}, Locks: []Lock{Switched, Mutex}, Plot: "switch"},
 	}}
