@@ -74,9 +74,10 @@
 // ahead of a waiter that has waited less than 1 ms.
 //
 // Native: progress for the lock as a whole, not for each waiter. A waiter
-// reads the word every few hundred nanoseconds and takes it when it sees it
-// free, so it gets the lock whenever the holder leaves it free for longer
-// than that (TestStarvation); a holder that releases and re-takes the lock
+// reads the word every 64 PAUSEs at first, backing off to every 256 (about
+// 1.6 to 6.4 us on the reference VM, longer where PAUSE is slower), and
+// takes it when it sees it free, so it gets the lock whenever the holder
+// leaves it free for longer than that (TestStarvation); a holder that releases and re-takes the lock
 // at once can keep a native waiter out indefinitely, as with any
 // test-and-test-and-set lock. Across a switch, a waiter that has waited
 // under one variant keeps none of its standing under the other.
@@ -99,9 +100,14 @@
 //
 // # Modes and the live switch
 //
-// The process-wide mode is read once at start from the environment variable
-// PVLOCK_MODE ("native" or "paravirt"; unset means native; an invalid value
-// is logged and the default is used) and can be changed at any time, while
+// The process-wide start mode is chosen once at start: PVLOCK_MODE
+// ("native" or "paravirt") forces it; unset, it comes from the hypervisor's
+// CPUID hints as Linux's kvm_spinlock_init decides (no hypervisor or KVM's
+// KVM_HINTS_REALTIME: native; any other hypervisor: paravirt; Hypervisor
+// in Status says which rule decided); "auto" takes the hints' mode and
+// starts the auto policy (StartAuto), which switches by itself when the
+// CPUs become oversubscribed and back when they are free; an invalid value
+// is logged and native is used. The mode can be changed at any time, while
 // locks are in use, with Switch; CurrentMode reports it and ReadStatus
 // describes the mechanism and the switches so far.
 //
@@ -110,7 +116,7 @@
 // internal/asm declares them, package internal/patch rewrites them with the
 // INT3 protocol); Sites describes them. No fast path reads a mode flag: the
 // code is the mode. The binary is built with the paravirt variants; at
-// start, if PVLOCK_MODE asks for native, the sites are rewritten once.
+// start, if the chosen mode is native, the sites are rewritten once.
 //
 // A switch closes a gate, wakes the paravirt waiters that sleep (they see
 // the closed gate and back out), waits until no paravirt waiter that has
