@@ -85,7 +85,11 @@ func Markdown(rep *Report, imgPrefix string) string {
 				b.WriteString(" | ")
 			case r.VsMutex > 0:
 				m := r.OpsPerSec / r.VsMutex // sync.Mutex's median
-				fmt.Fprintf(&b, "%.2fx <sub>%.2f-%.2f</sub> | ", r.VsMutex, r.OpsPerSecMin/m, r.OpsPerSecMax/m)
+				fmt.Fprintf(&b, "%.2fx <sub>%.2f-%.2f</sub>", r.VsMutex, r.OpsPerSecMin/m, r.OpsPerSecMax/m)
+				if l == Auto {
+					fmt.Fprintf(&b, " <sub>%s</sub>", autoModes(r))
+				}
+				b.WriteString(" | ")
 			default:
 				fmt.Fprintf(&b, "%.2f Mops/s | ", r.OpsPerSec/1e6)
 			}
@@ -189,4 +193,16 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// autoModes says what the auto policy did over a row's runs: the modes
+// the runs ended in and the switches it made.
+func autoModes(r *Row) string {
+	var n int64
+	var ends []string
+	for _, s := range r.Samples {
+		n += s.ModeSwitches
+		ends = append(ends, s.EndMode)
+	}
+	return fmt.Sprintf("ended %s, %d switches", strings.Join(ends, "/"), n)
 }

@@ -169,6 +169,11 @@ type Sample struct {
 	// (Switched rows), SwitchBusy the ones refused with ErrBusy.
 	Switches   []time.Duration `json:"switches_ns,omitempty"`
 	SwitchBusy int             `json:"switch_busy,omitempty"`
+	// ModeSwitches counts the switches pvlock completed during the run
+	// (any caller: the Switched row's, or the auto policy's), and EndMode
+	// is the mode at the end (pvlock rows).
+	ModeSwitches int64  `json:"mode_switches"`
+	EndMode      string `json:"end_mode,omitempty"`
 	// Traps are pvlock's trap-emulated site executions during the run.
 	Traps uint64 `json:"traps"`
 	// Stats are pvlock's statistics during the run (pvlock rows).
@@ -470,6 +475,8 @@ func measureWith(ctx context.Context, w Workload, l Lock, nop bool) (Sample, err
 		st := pvlock.ReadStatus()
 		s.Stats = pvlock.ReadStats().Sub(beforeStats)
 		s.Traps = st.Traps - beforeStatus.Traps
+		s.ModeSwitches = st.Switches - beforeStatus.Switches
+		s.EndMode = st.Mode.String()
 		s.Mechanism = st.Mechanism.String()
 	}
 	if runErr != nil {
