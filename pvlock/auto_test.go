@@ -39,11 +39,13 @@ func TestOperatorTakesControl(t *testing.T) {
 	if a := pvlock.ReadStatus().Auto; !a.Enabled || a.Held {
 		t.Fatalf("after Auto: %+v", a)
 	}
-	time.Sleep(50 * time.Millisecond)
 	a := pvlock.ReadAuto()
+	for end := time.Now().Add(3 * time.Second); a.Last.At.IsZero() && time.Now().Before(end); a = pvlock.ReadAuto() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	t.Logf("inputs: %+v; missing %v", a.Last, a.Missing)
 	if a.Last.At.IsZero() {
-		t.Error("no sample recorded in 50 ms at a 10 ms interval")
+		t.Error("no sample recorded in 3 s at a 10 ms interval")
 	}
 	pvlock.StopAuto()
 	if a := pvlock.ReadStatus().Auto; a.Enabled || a.Held {

@@ -125,3 +125,16 @@ func TestLive(t *testing.T) {
 	}
 	t.Logf("delta: %+v", s2.Sub(s))
 }
+
+// BenchmarkRead is the cost of one live sample: the auto policy takes one
+// every 100 ms by default, so its CPU share is this time / 100 ms.
+func BenchmarkRead(b *testing.B) {
+	r, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Read()
+	}
+}
