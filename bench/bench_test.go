@@ -388,3 +388,33 @@ func checkFiles(t *testing.T, dir string, files []string) {
 		}
 	}
 }
+
+// TestSuites: every suite is valid, and the quick suite has every case a
+// target is read from, with the lock the target names.
+func TestSuites(t *testing.T) {
+	for _, name := range []string{"quick", "full", "tiny"} {
+		s, err := SuiteByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Validate(); err != nil {
+			t.Errorf("suite %s: %v", name, err)
+		}
+	}
+	if _, err := SuiteByName("huge"); err == nil {
+		t.Error("SuiteByName accepted an unknown suite")
+	}
+	q := QuickSuite()
+	rep := &Report{}
+	for _, c := range q.Cases {
+		for _, l := range c.Locks {
+			rep.Rows = append(rep.Rows, &Row{Case: c.Workload.Name, Lock: l, OpsPerSec: 1, VsMutex: 1, LockNsPerOp: 1,
+				Switch: SwitchSummary{N: 1, P50: time.Microsecond, P99: time.Microsecond}})
+		}
+	}
+	for _, tg := range EvaluateTargets(rep) {
+		if tg.Measured == "not measured" {
+			t.Errorf("the quick suite cannot measure target %q", tg.Name)
+		}
+	}
+}
