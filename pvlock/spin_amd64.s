@@ -16,6 +16,9 @@ TEXT ·spinWait(SB), NOSPLIT|NOFRAME, $0-17
 	MOVQ	key+0(FP), DI
 	MOVL	n+8(FP), CX
 	MOVL	every+12(FP), DX
+	TESTL	DX, DX
+	JNE	check
+	MOVL	$1, DX // every = 0 would spin 2^32 PAUSEs per read
 
 check:
 	// A plain load: on x86 it is ordered with the later LOCK CMPXCHG.

@@ -8,7 +8,7 @@ import "sync/atomic"
 // Only amd64 has the native variant's one-plain-store release.
 
 func spinWait(key *uint32, n, every uint32) bool {
-	for range max(n/every, 1) {
+	for range max(n/max(every, 1), 1) {
 		if atomic.LoadUint32(key)&0xff == 0 {
 			return true
 		}

@@ -80,7 +80,9 @@ func SetDrainBound(d time.Duration) (time.Duration, error) {
 //     0 -> 1 and are never waited for); at most the drain bound
 //     (SetDrainBound) or until ctx ends. Meanwhile the switcher runs the
 //     commit's checks (a tracer, a thread blocking SIGTRAP, the sites'
-//     bytes), and the last waiter to leave wakes it;
+//     bytes; their time does not count against the bound, and a refusal
+//     ends the drain and is returned as such), and the last waiter to
+//     leave wakes it;
 //  3. commit: rewrite the lock-op sites in one short window (package patch),
 //     or, in the dispatch fallback, only publish the new mode;
 //  4. open the gate.
@@ -130,13 +132,27 @@ func Switch(ctx context.Context, to Mode) error {
 	}
 	sw.b.Close()
 	// The commit's checks (tracer, signal masks, site bytes) run while
-	// the woken sleepers back out, not after the drain.
+	// the woken sleepers back out, not after the drain; their time is not
+	// the drain's (DrainOverlap), and a refusal ends the drain at once.
+	dctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var pend pendingCommit
 	prepared := false
-	prepare := func() { pend, prepared = prepareCommit(to), true }
-	if err := sw.b.Drain(ctx, time.Duration(sw.drainBound.Load()), func() { wakeSleepers(); prepare() }); err != nil {
+	prepare := func() {
+		pend, prepared = prepareCommit(to), true
+		if pend.refused() != nil {
+			stop()
+		}
+	}
+	if err := sw.b.DrainOverlap(dctx, time.Duration(sw.drainBound.Load()), func() { wakeSleepers() }, prepare); err != nil {
 		if prepared {
 			pend.cancel()
+			if rerr := pend.refused(); rerr != nil {
+				sw.b.Open(uint32(from)) // nothing was written
+				sw.failures.Add(1)
+				_, rerr = pend.commit() // the refusal, worded as commit words it
+				return rerr
+			}
 		}
 		sw.b.Open(uint32(from)) // abort: nothing was written
 		sw.aborts.Add(1)
@@ -176,6 +192,14 @@ func prepareCommit(to Mode) pendingCommit {
 		c.patched = &p
 	}
 	return c
+}
+
+// refused returns the checks' refusal, if they refused (nothing is held then).
+func (c pendingCommit) refused() error {
+	if c.patched != nil {
+		return c.patched.err
+	}
+	return nil
 }
 
 // cancel ends a pending commit without writing anything (the drain failed).

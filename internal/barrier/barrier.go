@@ -163,6 +163,13 @@ func (b *Barrier) Drained() bool {
 // if the context ended), even if the count has reached zero meanwhile: a
 // switcher the OS ran late does not quietly stretch the bound.
 func (b *Barrier) Drain(ctx context.Context, bound time.Duration, kick func()) error {
+	return b.DrainOverlap(ctx, bound, kick, nil)
+}
+
+// DrainOverlap is Drain that runs work (unless nil) after kick, while the
+// woken ops leave. The time work takes is not counted against bound: it is
+// the caller's own work (pvlock: the commit's checks), not the ops'.
+func (b *Barrier) DrainOverlap(ctx context.Context, bound time.Duration, kick, work func()) error {
 	if fault.Active(fault.NoDrain) {
 		return nil
 	}
@@ -177,6 +184,11 @@ func (b *Barrier) Drain(ctx context.Context, bound time.Duration, kick func()) e
 	}
 	if kick != nil && !fault.Active(fault.NoWake) {
 		kick()
+	}
+	if work != nil {
+		t0 := time.Now()
+		work()
+		deadline = deadline.Add(time.Since(t0))
 	}
 	sleep := 5 * time.Microsecond
 	for {

@@ -121,18 +121,20 @@ func endStatScan() {
 // statPath is readTaskStat's path buffer.
 var statPath [32]byte
 
-// selfStatus is /proc/self/status, kept open for readTracerPid (0: not
-// open yet).
-var selfStatus uintptr
+// selfStatus is /proc/self/status, kept open for readTracerPid (noFD: not
+// open yet; 0 is a valid descriptor once a program has closed its stdin).
+var selfStatus = noFD
+
+const noFD = ^uintptr(0)
 
 // readSelfStatus reads /proc/self/status into buf.
 func readSelfStatus(buf []byte) (int, error) {
-	if selfStatus != 0 {
+	if selfStatus != noFD {
 		if n, e := procReadAll(selfStatus, buf); e == 0 {
 			return n, nil
 		}
 		procClose(selfStatus)
-		selfStatus = 0
+		selfStatus = noFD
 	}
 	path := [...]byte{'/', 'p', 'r', 'o', 'c', '/', 's', 'e', 'l', 'f', '/', 's', 't', 'a', 't', 'u', 's', 0}
 	fd, e := procOpenAt(atFDCWD, path[:], 0)
