@@ -128,6 +128,9 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%-14s %10.2f %10.2f %10.2f %10.2f %11.2fx\n", n, nat/1e6, pv/1e6, mu/1e6, au/1e6, ratio)
 	}
+	if nat, pv := median(rates["native"][1]), median(rates["paravirt"][1]); nat > 0 {
+		fmt.Fprintf(stdout, "under the hogs: paravirt/native %.2fx\n", pv/nat)
+	}
 	fmt.Fprintf(stdout, "\nauto made %d switch(es); reaction, median: hogs start -> paravirt %s, hogs end -> native %s; rescues=%d\n",
 		autoSwitches, medianDur(toPV), medianDur(toNative), rescues)
 	fmt.Fprintf(stdout, "status: %v\n", pvlock.ReadStatus())
