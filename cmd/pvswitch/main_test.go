@@ -43,15 +43,16 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// TestDemoSwitchesLive runs the demo briefly: it must switch to paravirt
-// and back while the workload runs, with no lost wakeup.
+// TestDemoSwitchesLive runs the demo briefly: free, CPU hogs, free, with
+// the auto policy, native, paravirt and sync.Mutex; auto must switch to
+// paravirt live, and no wakeup may be lost.
 func TestDemoSwitchesLive(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := run([]string{"demo", "-threads", "8", "-phase", "300ms", "-tick", "100ms"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d; stdout %q; stderr %q", code, out.String(), errOut.String())
 	}
-	for _, want := range []string{"switched to paravirt", "switched to native", "rescues=0", "paravirt/native"} {
+	for _, want := range []string{"auto switched to paravirt", "rescues=0", "mode=native", "mode=paravirt", "sync.Mutex"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
@@ -72,8 +73,11 @@ func TestDemoSaysWhenASwitchFails(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d with every switch failing, want 1; stdout %q", code, out.String())
 	}
-	if !strings.Contains(errOut.String(), "the switch to paravirt planned at 100ms never happened") {
-		t.Fatalf("stderr does not say which switch never happened: %q", errOut.String())
+	// Either the policy's switch to paravirt never happened, or a switch
+	// the demo makes gave up (ErrBusy): the demo must say which.
+	msg := errOut.String()
+	if !strings.Contains(msg, "never happened") && !strings.Contains(msg, "switch busy") {
+		t.Fatalf("stderr does not say which switch failed: %q", msg)
 	}
 }
 
