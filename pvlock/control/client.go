@@ -99,8 +99,8 @@ func (c *Client) Call(req Request) (Response, error) {
 
 // Endpoint is one process found by List.
 type Endpoint struct {
-	PID  int
-	Path string
+	PID  int    // the process's id
+	Path string // its socket
 }
 
 // List returns the endpoints in dir (empty: DefaultDir), by pid. Sockets of

@@ -46,7 +46,6 @@ type Server struct {
 	wg      sync.WaitGroup
 	sem     chan struct{}
 	refused atomic.Int64
-	served  atomic.Int64
 	stopped sync.Once
 
 	mu    sync.Mutex
@@ -222,7 +221,6 @@ func (s *Server) serve(c *net.UnixConn) {
 			s.reply(c, Response{Error: err.Error()})
 			return
 		}
-		s.served.Add(1)
 		if !s.reply(c, s.handle(req)) {
 			return
 		}
