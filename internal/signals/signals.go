@@ -13,18 +13,20 @@
 // default):
 //
 //   - /proc/stat: the "cpu" line's steal column (USER_HZ ticks summed over
-//     CPUs) and procs_running (runnable threads, system-wide), parsed with
-//     github.com/prometheus/procfs;
+//     CPUs) and procs_running (runnable threads, system-wide);
 //   - /proc/pressure/cpu: the "some" line's total (microseconds during which
-//     at least one runnable task waited for a CPU), procfs; the 10 s
-//     average is not used, deltas of total are;
+//     at least one runnable task waited for a CPU); the 10 s average is not
+//     used, deltas of total are;
 //   - /proc/self/task/*/schedstat: per thread, time on the CPU and time
-//     runnable but waiting for one (run delay), nanoseconds, procfs;
+//     runnable but waiting for one (run delay), nanoseconds;
 //   - sched_getaffinity(2): the CPUs this process may run on;
 //   - /proc/self/cgroup "0::PATH", then PATH's cpu.max ("max 100000" or
 //     "QUOTA PERIOD") and cpu.stat (nr_periods, nr_throttled,
-//     throttled_usec) under the cgroup v2 mount: hand-written, procfs has
-//     no cgroup v2 reader.
+//     throttled_usec) under the cgroup v2 mount.
+//
+// Every parser is hand-written (procfile.go says why not
+// github.com/prometheus/procfs); the tests check them against procfs on
+// the live files.
 //
 // One Read costs a few tens of microseconds plus about 5 us per thread of
 // the process (one schedstat file each); reading every 100 ms is cheap.
@@ -42,8 +44,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/procfs"
 )
 
 // Input names one input a Sample may lack.
@@ -175,7 +175,6 @@ func sub(a, b uint64) uint64 {
 
 // Reader reads samples. The zero value is not usable; use New or Read.
 type Reader struct {
-	proc       procfs.FS
 	procRoot   string
 	cgroupRoot string
 	affinity   func() (int, error)
@@ -198,7 +197,7 @@ type Options struct {
 // New returns a Reader for opts.
 func New(opts Options) (*Reader, error) {
 	if opts.ProcRoot == "" {
-		opts.ProcRoot = procfs.DefaultMountPoint
+		opts.ProcRoot = "/proc"
 	}
 	if opts.CgroupRoot == "" {
 		opts.CgroupRoot = "/sys/fs/cgroup"
@@ -206,11 +205,13 @@ func New(opts Options) (*Reader, error) {
 	if opts.Affinity == nil {
 		opts.Affinity = usableCPUs
 	}
-	fs, err := procfs.NewFS(opts.ProcRoot)
-	if err != nil {
+	if fi, err := os.Stat(opts.ProcRoot); err != nil || !fi.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
 		return nil, fmt.Errorf("signals: procfs at %s: %w", opts.ProcRoot, err)
 	}
-	return &Reader{proc: fs, procRoot: opts.ProcRoot, cgroupRoot: opts.CgroupRoot, affinity: opts.Affinity}, nil
+	return &Reader{procRoot: opts.ProcRoot, cgroupRoot: opts.CgroupRoot, affinity: opts.Affinity}, nil
 }
 
 var (
@@ -239,20 +240,23 @@ func Read() Sample {
 // Read takes a sample. Inputs it cannot read are named in Missing.
 func (r *Reader) Read() Sample {
 	s := Sample{At: time.Now(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
-	if st, err := r.proc.Stat(); err != nil {
+	if b, err := os.ReadFile(filepath.Join(r.procRoot, "stat")); err != nil {
+		s.miss(Steal, err)
+		s.miss(Runnable, err)
+	} else if steal, cpus, running, err := parseStat(b); err != nil {
 		s.miss(Steal, err)
 		s.miss(Runnable, err)
 	} else {
-		s.StealNs = uint64(st.CPUTotal.Steal*1e9 + 0.5)
-		s.CPUs = len(st.CPU)
-		s.Runnable = int(st.ProcessesRunning)
+		s.StealNs = steal * (1e9 / userHZ)
+		s.CPUs = cpus
+		s.Runnable = running
 	}
-	if p, err := r.proc.PSIStatsForResource("cpu"); err != nil {
+	if b, err := os.ReadFile(filepath.Join(r.procRoot, "pressure", "cpu")); err != nil {
 		s.miss(Pressure, err)
-	} else if p.Some == nil {
-		s.miss(Pressure, errors.New("/proc/pressure/cpu has no \"some\" line"))
+	} else if total, err := parsePSISome(b); err != nil {
+		s.miss(Pressure, err)
 	} else {
-		s.PressureUs = p.Some.Total
+		s.PressureUs = total
 	}
 	r.readRunDelay(&s)
 	if n, err := r.affinity(); err != nil {
@@ -268,35 +272,13 @@ func (r *Reader) Read() Sample {
 
 // readRunDelay sums schedstat over /proc/self/task/*.
 func (r *Reader) readRunDelay(s *Sample) {
-	self, err := r.proc.Self()
+	dir := filepath.Join(r.procRoot, "self", "task")
+	run, wait, n, err := readThreads(dir)
 	if err != nil {
-		s.miss(RunDelay, err)
+		s.miss(RunDelay, fmt.Errorf("%s/*/schedstat: %w", dir, err))
 		return
 	}
-	threads, err := r.proc.AllThreads(self.PID)
-	if err != nil {
-		s.miss(RunDelay, err)
-		return
-	}
-	var firstErr error
-	for _, t := range threads {
-		ss, err := t.Schedstat()
-		if err != nil {
-			if firstErr == nil && !errors.Is(err, os.ErrNotExist) {
-				firstErr = err // a thread that exited meanwhile is not an error
-			}
-			continue
-		}
-		s.RunDelayNs += ss.WaitingNanoseconds
-		s.RunNs += ss.RunningNanoseconds
-		s.Threads++
-	}
-	if s.Threads == 0 {
-		if firstErr == nil {
-			firstErr = errors.New("no thread's schedstat could be read")
-		}
-		s.miss(RunDelay, fmt.Errorf("%s/self/task/*/schedstat: %w", r.procRoot, firstErr))
-	}
+	s.RunDelayNs, s.RunNs, s.Threads = wait, run, n
 }
 
 // readCgroup reads cpu.max and cpu.stat of this process's cgroup v2.
