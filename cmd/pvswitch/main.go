@@ -9,6 +9,7 @@
 //	pvswitch list     [-json]
 //	pvswitch native   -p PID [-json] [-switch-timeout D]
 //	pvswitch paravirt -p PID [-json] [-switch-timeout D]
+//	pvswitch auto     -p PID [-json]
 //	pvswitch watch    -p PID [-interval D] [-n N] [-json]
 //	pvswitch version  [-json]
 //
@@ -28,7 +29,9 @@
 // shows the processes with an endpoint (pid, command, mode, mechanism);
 // status -p PID its mode, mechanism, switch history and slow-path counters
 // (with -json one object whose "mode" is "native" or "paravirt"); native -p
-// PID and paravirt -p PID switch it live and print the latency; sites -p PID
+// PID and paravirt -p PID switch it live and print the latency, taking
+// control from its auto policy if one runs, and auto -p PID hands control
+// back to the policy (starting it if it was not running); sites -p PID
 // shows its lock-op sites, the live bytes read from /proc/PID/mem and each
 // variant disassembled; watch -p PID prints its mode and counter rates once
 // per interval. Without -p, status and sites show pvswitch's own process.
@@ -67,6 +70,7 @@ commands:
   list     list the processes with a control endpoint
   native   switch a running process to native (-p PID)
   paravirt switch a running process to paravirt (-p PID)
+  auto     hand a running process's mode back to its auto policy (-p PID)
   watch    print a running process's mode and counter rates every interval (-p PID)
   version  print the version
   bench    stress benchmarks: every lock variant vs sync.Mutex, tables, JSON/CSV and plots
@@ -104,6 +108,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return listCmd(args[1:], stdout, stderr)
 	case "native", "paravirt":
 		return switchCmd(args[0], args[1:], stdout, stderr)
+	case "auto":
+		return autoCmd(args[1:], stdout, stderr)
 	case "watch":
 		return watchCmd(args[1:], stdout, stderr)
 	case "version":

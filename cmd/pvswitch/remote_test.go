@@ -22,7 +22,7 @@ func runCmd(args ...string) (string, string, int) {
 }
 
 func TestHelpEveryCommand(t *testing.T) {
-	for _, c := range []string{"demo", "stress", "sites", "status", "bench", "list", "native", "paravirt", "watch", "version"} {
+	for _, c := range []string{"demo", "stress", "sites", "status", "bench", "list", "native", "paravirt", "auto", "watch", "version"} {
 		if _, errOut, code := runCmd(c, "-h"); code != 0 || !strings.Contains(errOut, "Usage") {
 			t.Errorf("%s -h: exit %d, stderr %q; want 0 and the usage", c, code, errOut)
 		}
@@ -145,6 +145,51 @@ func TestRemoteInProcess(t *testing.T) {
 	if code != 0 || strings.Count(out, "\n") != 5 {
 		t.Fatalf("watch -n 3: exit %d, want a header of 2 lines and 3 lines, got %q %q", code, out, errOut)
 	}
+	// status -json carries the hints; auto hands control to the policy,
+	// an operator's switch holds it, auto hands it back.
+	if h, ok := status()["hypervisor"].(map[string]any); !ok || h["start_mode"] == nil {
+		t.Fatalf("status -json has no hypervisor object with start_mode: %v", status()["hypervisor"])
+	}
+	defer pvlock.StopAuto()
+	autoState := func() map[string]any {
+		a, ok := status()["auto"].(map[string]any)
+		if !ok {
+			t.Fatalf("status -json has no auto object")
+		}
+		return a
+	}
+	out, errOut, code = runCmd("auto", "-p", self, "-dir", dir)
+	if code != 0 || !strings.Contains(out, "auto policy in control") {
+		t.Fatalf("auto: exit %d, %q %q", code, out, errOut)
+	}
+	if a := autoState(); a["enabled"] != true || a["held_by_operator"] != false {
+		t.Fatalf("after auto: auto state %v", a)
+	}
+	to := "native"
+	if pvlock.CurrentMode() == pvlock.Native {
+		to = "paravirt"
+	}
+	if _, errOut, code := runCmd(to, "-p", self, "-dir", dir); code != 0 {
+		t.Fatalf("%s under auto: exit %d, %q", to, code, errOut)
+	}
+	if a := autoState(); a["enabled"] != true || a["held_by_operator"] != true {
+		t.Fatalf("after an operator's switch: auto state %v, want held", a)
+	}
+	out, _, _ = runCmd("status", "-p", self, "-dir", dir)
+	if !strings.Contains(out, "held by an operator") || !strings.Contains(out, "hypervisor ") {
+		t.Fatalf("status text does not say the policy is held or show the hints: %q", out)
+	}
+	if _, errOut, code := runCmd("auto", "-p", self, "-dir", dir); code != 0 {
+		t.Fatalf("auto again: exit %d, %q", code, errOut)
+	}
+	if a := autoState(); a["held_by_operator"] != false {
+		t.Fatalf("after auto again: auto state %v, want control handed back", a)
+	}
+	pvlock.StopAuto()
+	if _, _, code := runCmd("auto", "-dir", dir); code != exitUsage {
+		t.Fatalf("auto without -p: exit %d, want %d", code, exitUsage)
+	}
+
 	if len(pvlock.Sites()) > 0 {
 		out, errOut, code = runCmd("sites", "-p", self, "-dir", dir)
 		if code != 0 || strings.Count(out, "* ") != len(pvlock.Sites()) || strings.Contains(out, "note:") {

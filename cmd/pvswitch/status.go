@@ -56,5 +56,20 @@ func printStatus(w io.Writer, s *control.StatusReply) {
 		s.Switches, s.Aborts, s.Failures, time.Duration(s.LastSwitchNS), time.Duration(s.WorstSwitchNS), s.Traps)
 	fmt.Fprintf(w, "slow paths %d, parks %d, kicks %d, rescues %d, untracked %d, handoffs %d, switch wakes %d\n",
 		s.SlowAcquires, s.Parks, s.Kicks, s.Rescues, s.Untracked, s.Handoffs, s.SwitchWakes)
+	fmt.Fprintf(w, "hypervisor %v\n", s.Hypervisor)
+	a := "off"
+	switch {
+	case s.Auto.Enabled && s.Auto.Held:
+		a = "on, held by an operator (pvswitch auto -p PID hands control back)"
+	case s.Auto.Enabled:
+		a = "on, in control"
+	}
+	fmt.Fprintf(w, "auto       %s; policy switches %d, failed %d\n", a, s.Auto.Switches, s.Auto.Failed)
+	if d := s.Auto.LastDecision; d != nil {
+		fmt.Fprintf(w, "           last decision %s -> %s at %s: %s\n", d.From, d.To, d.At.Format(time.TimeOnly), d.Reason)
+	}
+	if len(s.Auto.Missing) > 0 {
+		fmt.Fprintf(w, "           missing inputs: %v\n", s.Auto.Missing)
+	}
 	fmt.Fprintf(w, "endpoint   refused %d connections\n", s.Refused)
 }

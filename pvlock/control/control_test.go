@@ -79,13 +79,14 @@ func TestStatusAndSwitch(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	s := startTest(t, Options{ReadTimeout: 200 * time.Millisecond})
 	for name, send := range map[string]string{
-		"not json":      "hello\n",
-		"wrong version": `{"v":2,"op":"status"}` + "\n",
-		"unknown op":    `{"v":1,"op":"reboot"}` + "\n",
-		"bad mode":      `{"v":1,"op":"switch","mode":"fast"}` + "\n",
-		"unknown field": `{"v":1,"op":"status","x":1}` + "\n",
-		"oversized":     `{"v":1,"op":"status","mode":"` + strings.Repeat("a", 2*MaxRequest) + "\"}\n",
-		"slow":          `{"v":1,"op":"sta`,
+		"not json":       "hello\n",
+		"wrong version":  `{"v":2,"op":"status"}` + "\n",
+		"unknown op":     `{"v":1,"op":"reboot"}` + "\n",
+		"bad mode":       `{"v":1,"op":"switch","mode":"fast"}` + "\n",
+		"auto with mode": `{"v":1,"op":"auto","mode":"native"}` + "\n",
+		"unknown field":  `{"v":1,"op":"status","x":1}` + "\n",
+		"oversized":      `{"v":1,"op":"status","mode":"` + strings.Repeat("a", 2*MaxRequest) + "\"}\n",
+		"slow":           `{"v":1,"op":"sta`,
 	} {
 		c, err := net.Dial("unix", s.Path())
 		if err != nil {

@@ -21,7 +21,10 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("accepted version %d", r.V)
 		}
 		switch r.Op {
-		case OpStatus, OpSites:
+		case OpStatus, OpSites, OpAuto:
+			if r.Mode != "" || r.TimeoutMS != 0 {
+				t.Fatalf("accepted op %q with mode %q, timeout %d", r.Op, r.Mode, r.TimeoutMS)
+			}
 		case OpSwitch:
 			if r.Mode != "native" && r.Mode != "paravirt" {
 				t.Fatalf("accepted mode %q", r.Mode)

@@ -20,9 +20,9 @@ const MaxRequest = 4096
 // Op names a request.
 type Op string
 
-// The ops. A later change adds OpAuto here ("auto": hand control back to an
-// auto policy), with its validation in DecodeRequest and its handler in the
-// server's dispatch (server.go, Server.handle).
+// The ops. A new op gets its constant here, its validation in
+// DecodeRequest and its handler in the server's dispatch (server.go,
+// Server.handle).
 const (
 	// OpStatus returns the Status reply: mode, mechanism, counters.
 	OpStatus Op = "status"
@@ -31,6 +31,10 @@ const (
 	OpSwitch Op = "switch"
 	// OpSites returns the lock-op sites: names, addresses, variant bytes.
 	OpSites Op = "sites"
+	// OpAuto hands control of the mode to the process's auto policy
+	// (pvlock.Auto: it starts the policy if it was not running, and ends
+	// an operator's hold if it was) and returns the Status reply.
+	OpAuto Op = "auto"
 )
 
 // Request is one request line.
@@ -53,7 +57,8 @@ type Response struct {
 	// OK says whether the request succeeded; if not, Error says why.
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
-	// Status is set for OpStatus, and for OpSwitch (the state after it).
+	// Status is set for OpStatus, and for OpSwitch and OpAuto (the state
+	// after it).
 	Status *StatusReply `json:"status,omitempty"`
 	// Switch is set for OpSwitch when the switch completed.
 	Switch *SwitchReply `json:"switch,omitempty"`
@@ -85,6 +90,11 @@ type StatusReply struct {
 	Untracked    int64 `json:"untracked"`
 	Handoffs     int64 `json:"handoffs"`
 	SwitchWakes  int64 `json:"switch_wakes"`
+
+	// Hypervisor is what the CPUID hints said at start and where the
+	// start mode came from; Auto is the auto policy's state.
+	Hypervisor pvlock.Hypervisor `json:"hypervisor"`
+	Auto       pvlock.AutoState  `json:"auto"`
 
 	// Refused counts connections the endpoint refused on their peer
 	// credentials.
@@ -148,7 +158,7 @@ func DecodeRequest(line []byte) (Request, error) {
 		return Request{}, fmt.Errorf("%w: protocol version %d, this endpoint speaks %d", ErrRequest, r.V, Version)
 	}
 	switch r.Op {
-	case OpStatus, OpSites:
+	case OpStatus, OpSites, OpAuto:
 		if r.Mode != "" || r.TimeoutMS != 0 {
 			return Request{}, fmt.Errorf("%w: op %q takes no mode or timeout", ErrRequest, r.Op)
 		}
@@ -160,7 +170,7 @@ func DecodeRequest(line []byte) (Request, error) {
 			return Request{}, fmt.Errorf("%w: negative timeout_ms %d", ErrRequest, r.TimeoutMS)
 		}
 	default:
-		return Request{}, fmt.Errorf("%w: unknown op %q (want status, switch or sites)", ErrRequest, r.Op)
+		return Request{}, fmt.Errorf("%w: unknown op %q (want status, switch, sites or auto)", ErrRequest, r.Op)
 	}
 	return r, nil
 }

@@ -237,7 +237,7 @@ func (s *Server) reply(c net.Conn, r Response) bool {
 	return err == nil
 }
 
-// handle runs one valid request. New ops (OpAuto) get their case here.
+// handle runs one valid request. A new op gets its case here.
 func (s *Server) handle(req Request) Response {
 	switch req.Op {
 	case OpStatus:
@@ -247,6 +247,13 @@ func (s *Server) handle(req Request) Response {
 		return s.doSwitch(req)
 	case OpSites:
 		return Response{Sites: sites()}
+	case OpAuto:
+		err := pvlock.Auto()
+		st := s.status()
+		if err != nil {
+			return Response{Error: err.Error(), Status: &st}
+		}
+		return Response{Status: &st}
 	}
 	return Response{Error: fmt.Sprintf("control: op %q is not served", req.Op)}
 }

@@ -32,6 +32,8 @@ func (s *Server) status() StatusReply {
 		Handoffs:      ss.Handoffs,
 		SwitchWakes:   ss.SwitchWakes,
 		Refused:       s.refused.Load(),
+		Hypervisor:    st.Hypervisor,
+		Auto:          st.Auto,
 	}
 	if st.Why != nil {
 		r.Why = st.Why.Error()
