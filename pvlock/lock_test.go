@@ -357,10 +357,14 @@ func TestModeFromEnv(t *testing.T) {
 }
 
 // TestEnvModeSubprocess checks PVLOCK_MODE end to end in a fresh process,
-// and that nothing is written at start when the mode is the built one.
+// and that nothing is written at start when the mode is the built one (the
+// other is written in the background once the patcher is ready: ready.go;
+// ReadStatus waits for that).
 func TestEnvModeSubprocess(t *testing.T) {
 	if os.Getenv("PVLOCK_TEST_CHILD") == "mode" {
-		fmt.Printf("mode=%v writes-at-start=%d\n", CurrentMode(), patch.ReadStats().Switches)
+		m := CurrentMode() // published at init, before the patcher is ready
+		ReadStatus()
+		fmt.Printf("mode=%v writes-at-start=%d\n", m, patch.ReadStats().Switches)
 		var l SpinLock
 		l.Lock()
 		l.Unlock()

@@ -407,3 +407,24 @@ func runUnderSeccomp(t *testing.T, env string) report {
 	}
 	return r
 }
+
+// TestStartModeWrittenInBackground: a process started in each mode runs
+// it from init on, and once the patcher is ready (Sites and ReadStatus
+// wait for it) both lock-op sites hold that mode's variant, patched: a
+// native start writes the sites in the background (ready.go) instead of
+// at init.
+func TestStartModeWrittenInBackground(t *testing.T) {
+	prog := buildNeighbour(t)
+	for _, m := range []Mode{Native, Paravirt} {
+		cmd := exec.Command(prog, "-sites")
+		cmd.Env = neighbourEnv("PVLOCK_MODE=" + m.String())
+		r, err := runNeighbour(t, cmd, time.Minute)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", m, err, r.out)
+		}
+		want := fmt.Sprintf("%v patched %v,%v", m, m, m)
+		if got := r.get("start"); got != want {
+			t.Errorf("PVLOCK_MODE=%v: start %q, want %q\n%s", m, got, want, r.out)
+		}
+	}
+}

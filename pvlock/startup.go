@@ -48,39 +48,29 @@ func modeFromEnv(lookup func(string) (string, bool), logf func(string, ...any)) 
 }
 
 // setup runs once at package init, before any SpinLock method can run a
-// site: it finds the sites, chooses the mechanism, puts the sites in the
-// initial mode and opens the gate with that mode published.
+// site: it finds the sites, chooses the mechanism and opens the gate with
+// the start mode published. The patcher is made ready, and the sites
+// written to the start mode, in the background (ready.go); with
+// PVLOCK_PATCH=off, or in the flag-dispatch build, the dispatch fallback is
+// used from the start.
 func setup(initial Mode, patchEnv string, logf func(string, ...any)) {
 	sw.drainBound.Store(int64(DefaultDrainBound))
 	sw.turn = make(chan struct{}, 1)
 	lockOps = findLockOps()
-	init := lockOps.init
 	switch patchEnv {
 	case "", "on":
-		if initial == compiledMode && !flagDispatch {
-			// Nothing to write: open at once, make the patcher ready
-			// in the background (ready.go).
-			sw.b.Open(uint32(initial))
-			preparePatcherAsync(init, logf)
-			return
-		}
 	case "off":
-		init = func() error { return errPatchOff }
+		useDispatch(errPatchOff, logf)
+		sw.b.Open(uint32(initial))
+		return
 	default:
 		logf("pvlock: %s=%q is not \"on\" or \"off\"; ignored", EnvPatch, patchEnv)
 	}
-	if err := init(); err != nil {
-		useDispatch(err, logf)
-	} else if initial != compiledMode {
-		// A batch that committed but left INT3 behind still runs initial.
-		if now, err := lockOps.switchTo(initial); now != initial {
-			sw.why.Store(&err)
-			sw.dispatch.Store(true)
-			logf("pvlock: could not patch the lock-op sites to %v at start, switching by dispatch: %v", initial, err)
-		}
-	}
-	if !sw.dispatch.Load() {
-		initial = lockOps.mode()
+	if flagDispatch {
+		useDispatch(errFlagBuild, logf)
+		sw.b.Open(uint32(initial))
+		return
 	}
 	sw.b.Open(uint32(initial))
+	preparePatcherAsync(lockOps.init, initial, logf)
 }

@@ -26,6 +26,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -57,6 +58,12 @@ func main() {
 		addrs = append(addrs, fmt.Sprintf("%s=%#x", s.Name[len("pvlock."):], s.Addr))
 	}
 	fmt.Println("sites", addrs)
+	var live []string
+	for _, s := range pvlock.Sites() {
+		live = append(live, s.LiveVariant)
+	}
+	st0 := pvlock.ReadStatus()
+	fmt.Println("start", st0.Mode, st0.Mechanism, strings.Join(live, ","))
 	if *onlySite {
 		return
 	}
