@@ -13,24 +13,12 @@ import (
 	"github.com/pvswitch/pvswitch/pvlock/control"
 )
 
-// siteView is one lock-op site to print, from this process (pvlock.Sites)
-// or from another (its endpoint, plus its memory).
+// siteView is one lock-op site to print, from this process (control.Sites)
+// or from another (its endpoint, plus its memory), with a note where the
+// two disagree.
 type siteView struct {
-	Name        string        `json:"name"`
-	Addr        uint64        `json:"addr"`
-	Len         int           `json:"len"`
-	Live        []byte        `json:"live"`
-	LiveVariant string        `json:"live_variant,omitempty"`
-	Traps       uint64        `json:"traps"`
-	Err         string        `json:"err,omitempty"`
-	Note        string        `json:"note,omitempty"`
-	Variants    []variantView `json:"variants"`
-}
-
-type variantView struct {
-	Name  string `json:"name"`
-	Bytes []byte `json:"bytes"`
-	Asm   string `json:"asm"`
+	control.SiteReply
+	Note string `json:"note,omitempty"`
 }
 
 // sitesCmd lists the patchable lock-op sites of process -p, or of this
@@ -57,15 +45,8 @@ func sitesCmd(args []string, stdout, stderr io.Writer) int {
 		st := pvlock.ReadStatus()
 		patched = st.Mechanism == pvlock.Patched
 		header = fmt.Sprintf("mode %v, mechanism %v", st.Mode, st.Mechanism)
-		for _, s := range pvlock.Sites() {
-			v := siteView{Name: s.Name, Addr: uint64(s.Addr), Len: s.Len, Live: s.Live, LiveVariant: s.LiveVariant, Traps: s.Traps}
-			if s.Err != nil {
-				v.Err = s.Err.Error()
-			}
-			for _, x := range s.Variants {
-				v.Variants = append(v.Variants, variantView{x.Name, x.Bytes, x.Asm})
-			}
-			views = append(views, v)
+		for _, s := range control.Sites() {
+			views = append(views, siteView{SiteReply: s})
 		}
 	} else {
 		var code int
@@ -113,14 +94,14 @@ func remoteSites(r *remoteFlags, stderr io.Writer) (views []siteView, header str
 	patched = st.Status.Mechanism == "patched"
 	header = fmt.Sprintf("pid %d (%s): mode %s, mechanism %s; live bytes read from /proc/%d/mem", r.pid, st.Status.Command, st.Status.Mode, st.Status.Mechanism, r.pid)
 	for _, s := range resp.Sites {
-		v := siteView{Name: s.Name, Addr: s.Addr, Len: s.Len, Traps: s.Traps, Err: s.Err}
+		v := siteView{SiteReply: control.SiteReply{Name: s.Name, Addr: s.Addr, Len: s.Len, Traps: s.Traps, Err: s.Err}}
 		v.Live = make([]byte, s.Len)
 		if _, err := mem.ReadAt(v.Live, int64(s.Addr)); err != nil {
 			fmt.Fprintf(stderr, "pvswitch sites -p %d: read %s at %#x: %v\n", r.pid, s.Name, s.Addr, err)
 			return nil, "", false, exitFail
 		}
 		for _, x := range s.Variants {
-			v.Variants = append(v.Variants, variantView{x.Name, x.Bytes, withSymbol(disasm(x.Bytes, s.Addr), x.Asm)})
+			v.Variants = append(v.Variants, control.VariantReply{Name: x.Name, Bytes: x.Bytes, Asm: withSymbol(disasm(x.Bytes, s.Addr), x.Asm)})
 			if bytes.Equal(x.Bytes, v.Live) {
 				v.LiveVariant = x.Name
 			}

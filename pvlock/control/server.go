@@ -246,7 +246,7 @@ func (s *Server) handle(req Request) Response {
 	case OpSwitch:
 		return s.doSwitch(req)
 	case OpSites:
-		return Response{Sites: sites()}
+		return Response{Sites: Sites()}
 	case OpAuto:
 		err := pvlock.Auto()
 		st := s.status()

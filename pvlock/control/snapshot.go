@@ -49,8 +49,9 @@ func command() string {
 	return filepath.Base(os.Args[0])
 }
 
-// sites converts pvlock.Sites for the wire.
-func sites() []SiteReply {
+// Sites returns this process's lock-op sites (pvlock.Sites) as OpSites
+// replies them: what `pvswitch sites` prints for its own process.
+func Sites() []SiteReply {
 	var out []SiteReply
 	for _, s := range pvlock.Sites() {
 		r := SiteReply{
