@@ -79,29 +79,19 @@ var DefaultAutoConfig = AutoConfig{
 // result.
 func (c AutoConfig) withDefaults() (AutoConfig, error) {
 	d := DefaultAutoConfig
-	dur := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	f := func(v *float64, def float64) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	dur(&c.Interval, d.Interval)
-	dur(&c.Sustain, d.Sustain)
-	dur(&c.Calm, d.Calm)
-	dur(&c.MinDwell, d.MinDwell)
-	dur(&c.SwitchTimeout, d.SwitchTimeout)
-	f(&c.EnterSteal, d.EnterSteal)
-	f(&c.EnterPressure, d.EnterPressure)
-	f(&c.EnterRunDelay, d.EnterRunDelay)
-	f(&c.EnterThrottled, d.EnterThrottled)
-	f(&c.ExitSteal, d.ExitSteal)
-	f(&c.ExitPressure, d.ExitPressure)
-	f(&c.ExitRunDelay, d.ExitRunDelay)
-	f(&c.ExitThrottled, d.ExitThrottled)
+	orDefault(&c.Interval, d.Interval)
+	orDefault(&c.Sustain, d.Sustain)
+	orDefault(&c.Calm, d.Calm)
+	orDefault(&c.MinDwell, d.MinDwell)
+	orDefault(&c.SwitchTimeout, d.SwitchTimeout)
+	orDefault(&c.EnterSteal, d.EnterSteal)
+	orDefault(&c.EnterPressure, d.EnterPressure)
+	orDefault(&c.EnterRunDelay, d.EnterRunDelay)
+	orDefault(&c.EnterThrottled, d.EnterThrottled)
+	orDefault(&c.ExitSteal, d.ExitSteal)
+	orDefault(&c.ExitPressure, d.ExitPressure)
+	orDefault(&c.ExitRunDelay, d.ExitRunDelay)
+	orDefault(&c.ExitThrottled, d.ExitThrottled)
 	if c.Interval < 0 || c.Sustain < 0 || c.Calm < 0 || c.MinDwell < 0 || c.SwitchTimeout < 0 {
 		return c, fmt.Errorf("pvlock: auto config: negative duration in %+v", c)
 	}
@@ -111,6 +101,14 @@ func (c AutoConfig) withDefaults() (AutoConfig, error) {
 		}
 	}
 	return c, nil
+}
+
+// orDefault sets *v to def if *v is the zero value.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // AutoInputs are the policy's inputs over one sample interval.
