@@ -27,6 +27,10 @@ type AutoState struct {
 	Missing map[string]string `json:"missing_inputs,omitempty"`
 	// Last is the last sample's inputs.
 	Last AutoInputs `json:"last_inputs"`
+	// Verdict is how the policy read the last sample: "hot: REASONS",
+	// "calm: REASONS" or "neither: INPUTS" (between the thresholds). It
+	// says why the policy does or does not switch.
+	Verdict string `json:"verdict,omitempty"`
 	// LastDecision is the policy's last switch decision, nil before the
 	// first.
 	LastDecision *AutoDecision `json:"last_decision,omitempty"`
@@ -180,11 +184,11 @@ func runAuto(ctx context.Context, cfg AutoConfig, sample func() signals.Sample, 
 		if live := CurrentMode(); live != p.mode {
 			p.switched(live, in.At) // an operator's switch
 		}
+		to, why, ok := p.step(in)
 		auto.mu.Lock()
-		auto.state.Last, auto.state.Missing = in, in.Missing
+		auto.state.Last, auto.state.Missing, auto.state.Verdict = in, in.Missing, p.verdict
 		held := auto.held
 		auto.mu.Unlock()
-		to, why, ok := p.step(in)
 		if !ok || held {
 			continue
 		}
@@ -194,7 +198,7 @@ func runAuto(ctx context.Context, cfg AutoConfig, sample func() signals.Sample, 
 		cancel()
 		d := &AutoDecision{At: in.At, From: from.String(), To: to.String(), Reason: why, Inputs: in}
 		attrs := []any{"from", d.From, "to", d.To, "reason", why,
-			"steal", in.Steal, "pressure", in.Pressure, "run_delay_per_cpu", in.RunDelay, "throttled", in.Throttled,
+			"steal", in.Steal, "others", in.Others, "pressure", in.Pressure, "run_delay_per_cpu", in.RunDelay, "throttled", in.Throttled,
 			"runnable_per_cpu", in.Runnable, "usable_cpus", in.UsableCPUs, "gomaxprocs", in.GOMAXPROCS,
 			"slow_per_sec", in.SlowPerSec, "parks_per_sec", in.ParksPerSec, "rescues_per_sec", in.RescuesPerSec}
 		if len(in.Missing) > 0 {
@@ -227,7 +231,7 @@ func autoInputs(cur, prev signals.Sample, st Stats) AutoInputs {
 	d := cur.Sub(prev)
 	in := AutoInputs{
 		At: cur.At, Interval: d.Interval,
-		Steal: d.Steal, Pressure: d.Pressure, Throttled: d.Throttled, Runnable: d.Runnable,
+		Steal: d.Steal, Pressure: d.Pressure, Throttled: d.Throttled, Runnable: d.Runnable, Others: d.Others,
 		UsableCPUs: cur.UsableCPUs, GOMAXPROCS: cur.GOMAXPROCS,
 	}
 	cpus := cur.UsableCPUs

@@ -3,6 +3,7 @@ package pvlock_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -69,4 +70,51 @@ func ExampleStartAuto() {
 	a := pvlock.ReadAuto()
 	fmt.Println("enabled:", a.Enabled, "sustain:", a.Config.Sustain)
 	// Output: enabled: true sustain: 1s
+}
+
+// BenchmarkPolicyCost is the auto policy's cost to the lock's users on an
+// idle machine: two goroutines take one lock in native mode with the
+// policy off and on (default interval, 100 ms, so run it for a few
+// seconds per run). With nothing else running the policy must not
+// switch (switches/op stays 0) and its samples must not show in ns/op.
+// Alternate the two (-count would run all of one first, and the machine
+// drifts):
+//
+//	go test -c -o /tmp/pvlock.test ./pvlock
+//	for i in $(seq 10); do /tmp/pvlock.test -test.run '^$' -test.bench PolicyCost -test.benchtime 2s; done > /tmp/p.txt
+//	benchstat -col /policy /tmp/p.txt
+func BenchmarkPolicyCost(b *testing.B) {
+	// The policy's log lines would split the benchmark's result lines.
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("policy=%s", map[bool]string{false: "off", true: "on"}[on]), func(b *testing.B) {
+			pvlock.StopAuto()
+			if err := pvlock.Switch(context.Background(), pvlock.Native); err != nil {
+				b.Fatal(err)
+			}
+			before := pvlock.ReadStatus().Switches
+			if on {
+				if err := pvlock.StartAuto(pvlock.AutoConfig{}); err != nil {
+					b.Fatal(err)
+				}
+				defer pvlock.StopAuto()
+			}
+			var mu pvlock.SpinLock
+			var shared uint64
+			b.SetParallelism(1) // GOMAXPROCS goroutines
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					mu.Lock()
+					for j := range uint64(20) {
+						shared = shared*31 + j
+					}
+					mu.Unlock()
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(pvlock.ReadStatus().Switches-before)/float64(b.N), "switches/op")
+		})
+	}
 }

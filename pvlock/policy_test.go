@@ -44,12 +44,17 @@ func run(t *testing.T, cfg AutoConfig, from Mode, tr []AutoInputs) (at []int, to
 }
 
 func TestPolicyEntersOnSustainedPressure(t *testing.T) {
-	// 1 s free, 3 s of pressure 0.6 (a hog inside the guest), 4 s free.
+	// 1 s free, 3 s of a hog inside the guest (others 0.6 with pressure
+	// 0.6), 4 s free but for our own waits (pressure 0.3, run delay 0.3:
+	// what paravirt's parks cause on a free machine).
 	tr := trace(80, func(i int) AutoInputs {
-		if i >= 10 && i < 40 {
-			return AutoInputs{Pressure: 0.6, RunDelay: 0.02}
+		switch {
+		case i < 10:
+			return AutoInputs{Pressure: 0.01}
+		case i < 40:
+			return AutoInputs{Others: 0.6, Pressure: 0.6, RunDelay: 0.02}
 		}
-		return AutoInputs{Pressure: 0.01}
+		return AutoInputs{Others: 0.02, Pressure: 0.3, RunDelay: 0.3}
 	})
 	at, to := run(t, AutoConfig{}, Native, tr)
 	if len(at) != 2 || to[0] != Paravirt || to[1] != Native {
@@ -71,8 +76,9 @@ func TestPolicyEntersOnRunDelayOrSteal(t *testing.T) {
 		name string
 		in   AutoInputs
 	}{
-		{"run delay", AutoInputs{RunDelay: 0.5}},
-		{"steal", AutoInputs{Steal: 0.2}},
+		{"others with run delay", AutoInputs{Others: 0.5, RunDelay: 0.5}},
+		{"others with pressure", AutoInputs{Others: 0.5, Pressure: 0.5}},
+		{"steal", AutoInputs{Steal: 0.6}},
 		{"throttled", AutoInputs{Throttled: 0.5}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,7 +94,7 @@ func TestPolicyNoFlapOnSpike(t *testing.T) {
 	// A 200 ms spike every second for 10 s: never 500 ms of pressure.
 	tr := trace(100, func(i int) AutoInputs {
 		if i%10 < 2 {
-			return AutoInputs{Pressure: 1, RunDelay: 1, Steal: 0.5}
+			return AutoInputs{Pressure: 1, RunDelay: 1, Steal: 0.8, Others: 1}
 		}
 		return AutoInputs{}
 	})
@@ -99,7 +105,7 @@ func TestPolicyNoFlapOnSpike(t *testing.T) {
 	// it there: 200 ms spike every 800 ms.
 	tr = trace(100, func(i int) AutoInputs {
 		if i%8 < 2 {
-			return AutoInputs{Pressure: 0.5}
+			return AutoInputs{Pressure: 0.5, Others: 0.5}
 		}
 		return AutoInputs{}
 	})
@@ -109,9 +115,9 @@ func TestPolicyNoFlapOnSpike(t *testing.T) {
 }
 
 func TestPolicyHysteresisAndDwell(t *testing.T) {
-	// Pressure between exit and enter thresholds: neither hot nor calm,
-	// so no switch in either mode.
-	mid := trace(50, func(int) AutoInputs { return AutoInputs{Pressure: 0.2} })
+	// Others between exit and enter thresholds (one hog on two CPUs),
+	// with waits: neither hot nor calm, so no switch in either mode.
+	mid := trace(50, func(int) AutoInputs { return AutoInputs{Others: 0.35, Pressure: 0.6, RunDelay: 0.4} })
 	for _, m := range []Mode{Native, Paravirt} {
 		if at, _ := run(t, AutoConfig{}, m, mid); len(at) != 0 {
 			t.Errorf("from %v: switched at %v with pressure between the thresholds", m, at)
@@ -122,7 +128,7 @@ func TestPolicyHysteresisAndDwell(t *testing.T) {
 	cfg := AutoConfig{MinDwell: 3 * time.Second}
 	tr := trace(60, func(i int) AutoInputs {
 		if i < 6 {
-			return AutoInputs{Pressure: 0.9}
+			return AutoInputs{Others: 0.9, Pressure: 0.9}
 		}
 		return AutoInputs{}
 	})
@@ -133,18 +139,73 @@ func TestPolicyHysteresisAndDwell(t *testing.T) {
 }
 
 func TestPolicyMissingInputs(t *testing.T) {
-	// Pressure missing (no PSI): run delay alone still decides, and a
-	// missing input's zero does not count as calm's obstacle.
+	// Pressure missing (no PSI): others with run delay still decide, and
+	// a missing input's zero does not count as calm's obstacle.
 	miss := map[string]string{"psi-cpu": "no PSI", "cgroup-cpu": "no cgroup v2"}
 	tr := trace(60, func(i int) AutoInputs {
 		if i < 20 {
-			return AutoInputs{RunDelay: 0.6, Pressure: 0.9, Missing: miss}
+			return AutoInputs{Others: 0.6, RunDelay: 0.6, Pressure: 0.9, Missing: miss}
 		}
-		return AutoInputs{Pressure: 0.9, Missing: miss}
+		return AutoInputs{Pressure: 0.9, RunDelay: 0.3, Missing: miss}
 	})
 	at, to := run(t, AutoConfig{}, Native, tr)
 	if len(at) != 2 || to[0] != Paravirt || to[1] != Native {
-		t.Errorf("switches %v %v: want paravirt on run delay, native when it ends (missing pressure ignored)", at, to)
+		t.Errorf("switches %v %v: want paravirt on others with run delay, native when others ends (missing pressure ignored)", at, to)
+	}
+	// Neither pressure nor run delay: others decides alone.
+	miss = map[string]string{"psi-cpu": "no PSI", "run-delay": "hidden"}
+	tr = trace(60, func(i int) AutoInputs {
+		if i < 20 {
+			return AutoInputs{Others: 0.6, Missing: miss}
+		}
+		return AutoInputs{Missing: miss}
+	})
+	if at, to := run(t, AutoConfig{}, Native, tr); len(at) != 2 || to[0] != Paravirt || to[1] != Native {
+		t.Errorf("switches %v %v: want paravirt on others alone, native when it ends", at, to)
+	}
+	// Others missing: pressure and run delay cannot enter alone (they
+	// count our own waits), steal still can; the way back needs nothing
+	// waiting.
+	miss = map[string]string{"others": "no /proc/self/stat"}
+	tr = trace(40, func(int) AutoInputs { return AutoInputs{Pressure: 0.9, RunDelay: 0.9, Missing: miss} })
+	if at, _ := run(t, AutoConfig{}, Native, tr); len(at) != 0 {
+		t.Errorf("entered paravirt at %v on pressure and run delay without others", at)
+	}
+	tr = trace(60, func(i int) AutoInputs {
+		if i < 20 {
+			return AutoInputs{Steal: 0.6, Pressure: 0.9, Missing: miss}
+		}
+		if i < 40 {
+			return AutoInputs{Pressure: 0.5, Missing: miss}
+		}
+		return AutoInputs{Pressure: 0.01, RunDelay: 0.01, Missing: miss}
+	})
+	if at, to := run(t, AutoConfig{}, Native, tr); len(at) != 2 || to[0] != Paravirt || at[1] < 40 {
+		t.Errorf("switches %v %v: want paravirt on steal, native only once nothing waits (from sample 40)", at, to)
+	}
+}
+
+// TestPolicyOwnWaitsAreNotOversubscription: pressure and run delay that
+// this process causes itself (paravirt's parks on a free machine, or more
+// locked threads than CPUs) with nothing else running neither enter
+// paravirt nor keep the policy there.
+func TestPolicyOwnWaitsAreNotOversubscription(t *testing.T) {
+	own := trace(100, func(int) AutoInputs { return AutoInputs{Others: 0.01, Pressure: 0.5, RunDelay: 0.55, Steal: 0.15} })
+	if at, _ := run(t, AutoConfig{}, Native, own); len(at) != 0 {
+		t.Errorf("entered paravirt at %v on our own waits", at)
+	}
+	at, to := run(t, AutoConfig{}, Paravirt, own)
+	if len(at) != 1 || to[0] != Native || at[0] != 9 {
+		t.Errorf("from paravirt: switches %v %v, want native after 1 s calm (sample 9)", at, to)
+	}
+	// Other processes busy on a large machine while nothing waits: not
+	// oversubscribed, and calm.
+	busy := trace(50, func(int) AutoInputs { return AutoInputs{Others: 0.6, Pressure: 0.02, RunDelay: 0.01} })
+	if at, _ := run(t, AutoConfig{}, Native, busy); len(at) != 0 {
+		t.Errorf("entered paravirt at %v though nothing waited for a CPU", at)
+	}
+	if at, to := run(t, AutoConfig{}, Paravirt, busy); len(at) != 1 || to[0] != Native {
+		t.Errorf("from paravirt with nothing waiting: switches %v %v, want native", at, to)
 	}
 }
 
@@ -153,6 +214,7 @@ func TestAutoConfigInvalid(t *testing.T) {
 		{ExitPressure: 0.5, EnterPressure: 0.4},
 		{Interval: -time.Second},
 		{ExitSteal: -0.1},
+		{ExitOthers: 0.5, EnterOthers: 0.5},
 	} {
 		if err := StartAuto(c); err == nil {
 			StopAuto()

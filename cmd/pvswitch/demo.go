@@ -295,6 +295,10 @@ func demoRun(ctx context.Context, kind string, threads, locks, hogs int, phase, 
 			lastT, lastOps = now, o
 		}
 	}
+	if kind == "auto" && mode != pvlock.Native {
+		// The promised switch back did not happen: say what the policy saw.
+		fmt.Fprintf(stdout, "    auto did not switch back to native in phase 3; its last sample: %s\n", pvlock.ReadAuto().Verdict)
+	}
 	stop.Store(true)
 	wg.Wait()
 	res.stats = pvlock.ReadStats().Sub(before)

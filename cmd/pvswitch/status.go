@@ -68,6 +68,9 @@ func printStatus(w io.Writer, s *control.StatusReply) {
 	if d := s.Auto.LastDecision; d != nil {
 		fmt.Fprintf(w, "           last decision %s -> %s at %s: %s\n", d.From, d.To, d.At.Format(time.TimeOnly), d.Reason)
 	}
+	if s.Auto.Enabled && s.Auto.Verdict != "" {
+		fmt.Fprintf(w, "           last sample %s\n", s.Auto.Verdict)
+	}
 	if len(s.Auto.Missing) > 0 {
 		fmt.Fprintf(w, "           missing inputs: %v\n", s.Auto.Missing)
 	}

@@ -23,9 +23,19 @@ import (
 // architecture Go runs Linux on.
 const userHZ = 100
 
-// parseStat returns, from /proc/stat, the "cpu" line's steal column in
-// USER_HZ ticks, the number of "cpuN" lines and procs_running.
-func parseStat(b []byte) (stealTicks uint64, cpus, running int, err error) {
+// statCPU is what parseStat reads from /proc/stat.
+type statCPU struct {
+	steal, busy uint64 // USER_HZ ticks summed over CPUs
+	cpus        int    // number of "cpuN" lines
+	running     int    // procs_running
+}
+
+// parseStat returns, from /proc/stat, the "cpu" line's steal column and
+// its busy time (user, nice, system, irq and softirq; guest time is
+// already inside user) in USER_HZ ticks, the number of "cpuN" lines and
+// procs_running.
+func parseStat(b []byte) (statCPU, error) {
+	var st statCPU
 	sawCPU, sawRunning := false, false
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
@@ -37,25 +47,56 @@ func parseStat(b []byte) (stealTicks uint64, cpus, running int, err error) {
 		case name == "cpu":
 			// cpu user nice system idle iowait irq softirq steal ...
 			if len(f) < 9 {
-				return 0, 0, 0, fmt.Errorf("/proc/stat: cpu line has %d fields, want steal (the 8th column)", len(f)-1)
+				return statCPU{}, fmt.Errorf("/proc/stat: cpu line has %d fields, want steal (the 8th column)", len(f)-1)
 			}
-			if stealTicks, err = strconv.ParseUint(string(f[8]), 10, 64); err != nil {
-				return 0, 0, 0, fmt.Errorf("/proc/stat: cpu steal: %w", err)
+			var col [9]uint64
+			for i := 1; i <= 8; i++ {
+				v, err := strconv.ParseUint(string(f[i]), 10, 64)
+				if err != nil {
+					return statCPU{}, fmt.Errorf("/proc/stat: cpu column %d: %w", i, err)
+				}
+				col[i] = v
 			}
+			st.steal = col[8]
+			st.busy = col[1] + col[2] + col[3] + col[6] + col[7]
 			sawCPU = true
 		case len(name) > 3 && name[:3] == "cpu":
-			cpus++
+			st.cpus++
 		case name == "procs_running" && len(f) == 2:
-			if running, err = strconv.Atoi(string(f[1])); err != nil {
-				return 0, 0, 0, fmt.Errorf("/proc/stat: procs_running: %w", err)
+			v, err := strconv.Atoi(string(f[1]))
+			if err != nil {
+				return statCPU{}, fmt.Errorf("/proc/stat: procs_running: %w", err)
 			}
+			st.running = v
 			sawRunning = true
 		}
 	}
 	if !sawCPU || !sawRunning {
-		return 0, 0, 0, errors.New("/proc/stat: no cpu line or no procs_running line")
+		return statCPU{}, errors.New("/proc/stat: no cpu line or no procs_running line")
 	}
-	return stealTicks, cpus, running, nil
+	return st, nil
+}
+
+// parseProcStatCPU returns utime + stime, in USER_HZ ticks, of a
+// /proc/PID/stat: fields 14 and 15, counted after the command name's
+// closing parenthesis (the name may hold spaces and parentheses). They
+// include the process's exited threads, so the sum never goes back.
+func parseProcStatCPU(b []byte) (uint64, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("/proc/self/stat: no \")\" after the command name")
+	}
+	f := bytes.Fields(b[i+1:])
+	// f[0] is field 3 (state); utime is field 14, stime field 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/self/stat: %d fields after the name, want at least 13", len(f))
+	}
+	u, err1 := strconv.ParseUint(string(f[11]), 10, 64)
+	s, err2 := strconv.ParseUint(string(f[12]), 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/self/stat: utime/stime: %w", err)
+	}
+	return u + s, nil
 }
 
 // parsePSISome returns the "some" line's total (microseconds) of a

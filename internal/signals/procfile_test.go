@@ -24,7 +24,8 @@ func TestParsersAgreeWithProcfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	steal, cpus, _, err := parseStat(b)
+	ps, err := parseStat(b)
+	steal, cpus := ps.steal, ps.cpus
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestParsersAgreeWithProcfs(t *testing.T) {
 // TestProcParsersReject: malformed files are errors, not zeros.
 func TestProcParsersReject(t *testing.T) {
 	for _, s := range []string{"", "cpu 1 2 3\nprocs_running 1\n", "cpu 1 2 3 4 5 6 7 x\nprocs_running 1\n", "cpu 1 2 3 4 5 6 7 8\n"} {
-		if _, _, _, err := parseStat([]byte(s)); err == nil {
+		if _, err := parseStat([]byte(s)); err == nil {
 			t.Errorf("parseStat(%q): no error", s)
 		}
 	}
@@ -102,7 +103,16 @@ func TestProcParsersReject(t *testing.T) {
 			t.Errorf("parseSchedstat(%q): no error", s)
 		}
 	}
-	if _, cpus, running, err := parseStat([]byte("cpu  1 2 3 4 5 6 7 8 0 0\ncpu0 1 2 3 4 5 6 7 8\ncpu1 1 2 3 4 5 6 7 8\nprocs_running 3\n")); err != nil || cpus != 2 || running != 3 {
-		t.Errorf("parseStat of a good file: cpus %d running %d err %v", cpus, running, err)
+	if st, err := parseStat([]byte("cpu  1 2 3 4 5 6 7 8 0 0\ncpu0 1 2 3 4 5 6 7 8\ncpu1 1 2 3 4 5 6 7 8\nprocs_running 3\n")); err != nil || st.cpus != 2 || st.running != 3 || st.steal != 8 || st.busy != 1+2+3+6+7 {
+		t.Errorf("parseStat of a good file: %+v err %v", st, err)
+	}
+	for _, s := range []string{"", "1 (x) R", "1 (x) R 1 1 1 0 -1 0 0 0 0 0 x 3", "1 (x R 1 1 1 0 -1 0 0 0 0 0 2 3"} {
+		if _, err := parseProcStatCPU([]byte(s)); err == nil {
+			t.Errorf("parseProcStatCPU(%q): no error", s)
+		}
+	}
+	// A command name with spaces and parentheses: fields count after the last ")".
+	if v, err := parseProcStatCPU([]byte("7 (a) b) (c) S 1 1 1 0 -1 0 0 0 0 0 20 22 0 0 20 0 1 0")); err != nil || v != 42 {
+		t.Errorf("parseProcStatCPU of an odd name = %d, %v, want 42", v, err)
 	}
 }

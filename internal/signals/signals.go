@@ -12,8 +12,12 @@
 // Files read (under the Reader's roots, /proc and /sys/fs/cgroup by
 // default):
 //
-//   - /proc/stat: the "cpu" line's steal column (USER_HZ ticks summed over
-//     CPUs) and procs_running (runnable threads, system-wide);
+//   - /proc/stat: the "cpu" line's steal column and busy time (USER_HZ
+//     ticks summed over CPUs) and procs_running (runnable threads,
+//     system-wide);
+//   - /proc/self/stat: this process's CPU time (utime + stime, exited
+//     threads included), which subtracted from the busy time gives the CPU
+//     time everything else used (Delta.Others);
 //   - /proc/pressure/cpu: the "some" line's total (microseconds during which
 //     at least one runnable task waited for a CPU); the 10 s average is not
 //     used, deltas of total are;
@@ -55,6 +59,7 @@ const (
 	Pressure Input = "psi-cpu"   // /proc/pressure/cpu
 	RunDelay Input = "run-delay" // /proc/self/task/*/schedstat
 	Runnable Input = "runnable"  // /proc/stat procs_running
+	Others   Input = "others"    // /proc/stat busy minus /proc/self/stat
 	Affinity Input = "affinity"  // sched_getaffinity
 	Cgroup   Input = "cgroup-cpu"
 )
@@ -68,6 +73,10 @@ type Sample struct {
 	// StealNs is the steal time summed over all CPUs, in nanoseconds
 	// (read in USER_HZ ticks, so its resolution is 10 ms per CPU).
 	StealNs uint64
+	// BusyNs is the time all CPUs spent busy (user, nice, system, irq,
+	// softirq), and SelfCPUNs this process's CPU time (user + system,
+	// exited threads included), both read in USER_HZ ticks.
+	BusyNs, SelfCPUNs uint64
 	// CPUs is the number of CPUs /proc/stat lists (to scale steal).
 	CPUs int
 	// PressureUs is /proc/pressure/cpu's "some" total, in microseconds.
@@ -124,6 +133,12 @@ type Delta struct {
 	RunDelay float64
 	// Runnable is the later sample's runnable threads per usable CPU.
 	Runnable float64
+	// Others is the fraction of all CPUs' time used by everything but
+	// this process (other processes, kernel threads, interrupts): busy
+	// time minus this process's CPU time (0..1). It is the demand that
+	// competes with this process's threads from outside it; its
+	// resolution is one USER_HZ tick (10 ms) per interval.
+	Others float64
 	// Throttled is the fraction of cgroup periods in which the cgroup was
 	// throttled (0..1), 0 without a quota.
 	Throttled float64
@@ -156,6 +171,10 @@ func (s Sample) Sub(earlier Sample) Delta {
 	}
 	if has(RunDelay) {
 		d.RunDelay = float64(sub(s.RunDelayNs, earlier.RunDelayNs)) / ns
+	}
+	if has(Others) && s.CPUs > 0 {
+		d.Others = float64(sub(sub(s.BusyNs, earlier.BusyNs), sub(s.SelfCPUNs, earlier.SelfCPUNs))) / (ns * float64(s.CPUs))
+		d.Others = min(d.Others, 1)
 	}
 	if has(Runnable) && s.UsableCPUs > 0 {
 		d.Runnable = float64(s.Runnable) / float64(s.UsableCPUs)
@@ -228,7 +247,7 @@ func Read() Sample {
 		r, err := defaultReader, defaultErr
 		if err != nil {
 			s := Sample{At: time.Now(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
-			for _, in := range []Input{Steal, Pressure, RunDelay, Runnable, Affinity, Cgroup} {
+			for _, in := range []Input{Steal, Pressure, RunDelay, Runnable, Others, Affinity, Cgroup} {
 				s.miss(in, err)
 			}
 			return s
@@ -243,13 +262,23 @@ func (r *Reader) Read() Sample {
 	if b, err := os.ReadFile(filepath.Join(r.procRoot, "stat")); err != nil {
 		s.miss(Steal, err)
 		s.miss(Runnable, err)
-	} else if steal, cpus, running, err := parseStat(b); err != nil {
+		s.miss(Others, err)
+	} else if st, err := parseStat(b); err != nil {
 		s.miss(Steal, err)
 		s.miss(Runnable, err)
+		s.miss(Others, err)
 	} else {
-		s.StealNs = steal * (1e9 / userHZ)
-		s.CPUs = cpus
-		s.Runnable = running
+		s.StealNs = st.steal * (1e9 / userHZ)
+		s.BusyNs = st.busy * (1e9 / userHZ)
+		s.CPUs = st.cpus
+		s.Runnable = st.running
+		if b, err := os.ReadFile(filepath.Join(r.procRoot, "self", "stat")); err != nil {
+			s.miss(Others, err)
+		} else if cpu, err := parseProcStatCPU(b); err != nil {
+			s.miss(Others, err)
+		} else {
+			s.SelfCPUNs = cpu * (1e9 / userHZ)
+		}
 	}
 	if b, err := os.ReadFile(filepath.Join(r.procRoot, "pressure", "cpu")); err != nil {
 		s.miss(Pressure, err)

@@ -31,6 +31,14 @@ func TestFixture(t *testing.T) {
 	if s.CPUs != 2 || s.Runnable != 25 {
 		t.Errorf("CPUs, Runnable = %d, %d, want 2, 25", s.CPUs, s.Runnable)
 	}
+	// busy = user + nice + system + irq + softirq; proc/self/stat:
+	// utime 1234 + stime 567 ticks.
+	if want := uint64(315674+0+90861+0+733) * 1e7; s.BusyNs != want {
+		t.Errorf("BusyNs = %d, want %d", s.BusyNs, want)
+	}
+	if want := uint64(1234+567) * 1e7; s.SelfCPUNs != want {
+		t.Errorf("SelfCPUNs = %d, want %d", s.SelfCPUNs, want)
+	}
 	if s.PressureUs != 1310095879 {
 		t.Errorf("PressureUs = %d", s.PressureUs)
 	}
@@ -48,7 +56,7 @@ func TestMissingReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := r.Read()
-	for _, in := range []Input{Steal, Pressure, RunDelay, Runnable, Cgroup} {
+	for _, in := range []Input{Steal, Pressure, RunDelay, Runnable, Others, Cgroup} {
 		if s.Has(in) {
 			t.Errorf("input %s read from an empty directory", in)
 		} else {
@@ -57,17 +65,24 @@ func TestMissingReported(t *testing.T) {
 	}
 	later := s
 	later.At = s.At.Add(time.Second)
-	if d := later.Sub(s); d.Pressure != 0 || d.Steal != 0 || len(d.Missing) < 5 {
+	if d := later.Sub(s); d.Pressure != 0 || d.Steal != 0 || len(d.Missing) < 6 {
 		t.Errorf("delta of missing inputs: %+v", d)
 	}
 }
 
 func TestSub(t *testing.T) {
-	a := Sample{At: time.Unix(0, 0), CPUs: 2, UsableCPUs: 2, StealNs: 0, PressureUs: 0, RunDelayNs: 1e9, CgroupPeriods: 10, CgroupThrottled: 1}
-	b := Sample{At: time.Unix(1, 0), CPUs: 2, UsableCPUs: 2, Runnable: 4, StealNs: 5e8, PressureUs: 250000, RunDelayNs: 2.5e9, CgroupPeriods: 20, CgroupThrottled: 6}
+	a := Sample{At: time.Unix(0, 0), CPUs: 2, UsableCPUs: 2, StealNs: 0, PressureUs: 0, RunDelayNs: 1e9, CgroupPeriods: 10, CgroupThrottled: 1, BusyNs: 1e9, SelfCPUNs: 5e8}
+	b := Sample{At: time.Unix(1, 0), CPUs: 2, UsableCPUs: 2, Runnable: 4, StealNs: 5e8, PressureUs: 250000, RunDelayNs: 2.5e9, CgroupPeriods: 20, CgroupThrottled: 6, BusyNs: 2.5e9, SelfCPUNs: 1.5e9}
 	d := b.Sub(a)
-	if d.Steal != 0.25 || d.Pressure != 0.25 || d.RunDelay != 1.5 || d.Runnable != 2 || d.Throttled != 0.5 {
+	// Others: 1.5 s busy, 1 s of it ours, over 2 CPU-seconds.
+	if d.Steal != 0.25 || d.Pressure != 0.25 || d.RunDelay != 1.5 || d.Runnable != 2 || d.Throttled != 0.5 || d.Others != 0.25 {
 		t.Errorf("Sub = %+v", d)
+	}
+	// Our CPU time read at a finer grain than the busy ticks can exceed
+	// them over a short interval: never a negative share.
+	b.SelfCPUNs = 3e9
+	if d := b.Sub(a); d.Others != 0 {
+		t.Errorf("Others when our time exceeds the busy time = %v, want 0", d.Others)
 	}
 	// A thread that exited drops out of the sum: no negative delay.
 	b.RunDelayNs = 0
@@ -103,6 +118,9 @@ func TestLive(t *testing.T) {
 	}
 	if _, err := os.Stat("/proc/stat"); err == nil && !s.Has(Steal) {
 		t.Errorf("/proc/stat exists but steal is missing: %s", s.Missing[Steal])
+	}
+	if _, err := os.Stat("/proc/self/stat"); err == nil && (!s.Has(Others) || s.BusyNs == 0) {
+		t.Errorf("/proc/self/stat exists but others is missing: %s", s.Missing[Others])
 	}
 	if _, err := os.Stat("/proc/pressure/cpu"); err == nil && !s.Has(Pressure) {
 		t.Errorf("/proc/pressure/cpu exists but pressure is missing: %s", s.Missing[Pressure])
