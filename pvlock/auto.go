@@ -182,7 +182,7 @@ func runAuto(ctx context.Context, cfg AutoConfig, sample func() signals.Sample, 
 		in := autoInputs(cur, prev, curStats.Sub(prevStats))
 		prev, prevStats = cur, curStats
 		if live := CurrentMode(); live != p.mode {
-			p.switched(live, in.At) // an operator's switch
+			p.switched(live, in.At, false) // an operator's switch
 		}
 		to, why, ok := p.step(in)
 		auto.mu.Lock()
@@ -220,7 +220,7 @@ func runAuto(ctx context.Context, cfg AutoConfig, sample func() signals.Sample, 
 			logger.Warn("pvlock auto: switch failed, retrying at the next sample", append(attrs, "err", err)...)
 			continue
 		}
-		p.switched(to, time.Now())
+		p.switched(to, time.Now(), true)
 		logger.Info("pvlock auto: switched", attrs...)
 	}
 }

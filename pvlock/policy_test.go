@@ -37,7 +37,7 @@ func run(t *testing.T, cfg AutoConfig, from Mode, tr []AutoInputs) (at []int, to
 			}
 			t.Logf("sample %d: -> %v: %s", i, m, why)
 			at, to = append(at, i), append(to, m)
-			p.switched(m, in.At)
+			p.switched(m, in.At, true)
 		}
 	}
 	return at, to
@@ -116,11 +116,46 @@ func TestPolicyNoFlapOnSpike(t *testing.T) {
 
 func TestPolicyHysteresisAndDwell(t *testing.T) {
 	// Others between exit and enter thresholds (one hog on two CPUs),
-	// with waits: neither hot nor calm, so no switch in either mode.
-	mid := trace(50, func(int) AutoInputs { return AutoInputs{Others: 0.35, Pressure: 0.6, RunDelay: 0.4} })
-	for _, m := range []Mode{Native, Paravirt} {
-		if at, _ := run(t, AutoConfig{}, m, mid); len(at) != 0 {
-			t.Errorf("from %v: switched at %v with pressure between the thresholds", m, at)
+	// with waits: not hot, so native stays; and paravirt entered on
+	// others stays too, as others is not below its exit threshold.
+	mid := func(i int) AutoInputs { return AutoInputs{Others: 0.35, Pressure: 0.6, RunDelay: 0.4} }
+	if at, _ := run(t, AutoConfig{}, Native, trace(50, mid)); len(at) != 0 {
+		t.Errorf("from native: switched at %v with others between the thresholds", at)
+	}
+	hogThenMid := trace(80, func(i int) AutoInputs {
+		if i < 10 {
+			return AutoInputs{Others: 0.7, Pressure: 0.9}
+		}
+		return mid(i)
+	})
+	if at, to := run(t, AutoConfig{}, Native, hogThenMid); len(at) != 1 || to[0] != Paravirt {
+		t.Errorf("hog, then others between the thresholds: switches %v %v, want paravirt only", at, to)
+	}
+	// Paravirt that the policy did not choose (the start mode from the
+	// hints, or an operator's) has no cause to wait out: not hot for Calm
+	// is enough.
+	if at, to := run(t, AutoConfig{}, Paravirt, trace(50, mid)); len(at) != 1 || to[0] != Native || at[0] != 9 {
+		t.Errorf("from a start in paravirt: switches %v %v, want native after 1 s not hot (sample 9)", at, to)
+	}
+	// Entered on others, steal between its thresholds does not hold the
+	// way back; entered on steal, it does.
+	for _, tc := range []struct {
+		name  string
+		enter AutoInputs
+		back  bool
+	}{
+		{"entered on others", AutoInputs{Others: 0.7, Pressure: 0.9}, true},
+		{"entered on steal", AutoInputs{Steal: 0.7}, false},
+	} {
+		tr := trace(60, func(i int) AutoInputs {
+			if i < 10 {
+				return tc.enter
+			}
+			return AutoInputs{Steal: 0.3, Pressure: 0.3, RunDelay: 0.3}
+		})
+		at, _ := run(t, AutoConfig{}, Native, tr)
+		if back := len(at) == 2; back != tc.back || len(at) == 0 {
+			t.Errorf("%s, then steal 0.3: switches %v, want back to native: %v", tc.name, at, tc.back)
 		}
 	}
 	// A hog that lasts 600 ms: enter at 500 ms, but stay for the minimum
@@ -164,8 +199,8 @@ func TestPolicyMissingInputs(t *testing.T) {
 		t.Errorf("switches %v %v: want paravirt on others alone, native when it ends", at, to)
 	}
 	// Others missing: pressure and run delay cannot enter alone (they
-	// count our own waits), steal still can; the way back needs nothing
-	// waiting.
+	// count our own waits), steal still can; the way back waits for steal
+	// only, the cause paravirt was entered on.
 	miss = map[string]string{"others": "no /proc/self/stat"}
 	tr = trace(40, func(int) AutoInputs { return AutoInputs{Pressure: 0.9, RunDelay: 0.9, Missing: miss} })
 	if at, _ := run(t, AutoConfig{}, Native, tr); len(at) != 0 {
@@ -180,8 +215,8 @@ func TestPolicyMissingInputs(t *testing.T) {
 		}
 		return AutoInputs{Pressure: 0.01, RunDelay: 0.01, Missing: miss}
 	})
-	if at, to := run(t, AutoConfig{}, Native, tr); len(at) != 2 || to[0] != Paravirt || at[1] < 40 {
-		t.Errorf("switches %v %v: want paravirt on steal, native only once nothing waits (from sample 40)", at, to)
+	if at, to := run(t, AutoConfig{}, Native, tr); len(at) != 2 || to[0] != Paravirt || at[1] != 29 {
+		t.Errorf("switches %v %v: want paravirt on steal, native 1 s after steal ends (sample 29)", at, to)
 	}
 }
 
