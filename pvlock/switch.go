@@ -24,9 +24,10 @@ var ErrMode = errors.New("pvlock: invalid mode")
 // to drain, unless SetDrainBound or the context says otherwise.
 const DefaultDrainBound = 50 * time.Millisecond
 
-// gateRetry is how often a goroutine held at the closed gate retries the
-// variant-neutral fast path (one CMPXCHG 0 -> 1), so it still gets a lock
-// that becomes free while a switch drains.
+// gateRetry is how soon a goroutine held at the closed gate first retries
+// the variant-neutral fast path (one CMPXCHG 0 -> 1), so it still gets a
+// lock that becomes free while a switch drains; later retries back off
+// (barrier.Wait says why).
 const gateRetry = 100 * time.Microsecond
 
 // sw is the process-wide switch state.

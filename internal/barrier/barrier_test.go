@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -162,8 +163,51 @@ func TestWaitRetries(t *testing.T) {
 	if !b.Wait(time.Millisecond, func() bool { return n.Add(1) == 3 }) {
 		t.Fatal("Wait did not return the successful retry")
 	}
-	if n.Load() != 3 || time.Since(start) < 3*time.Millisecond {
-		t.Fatalf("retried %d times in %v, want 3 at 1ms intervals", n.Load(), time.Since(start))
+	// Intervals 1 ms, then 2 ms twice (doubled, then capped): at least
+	// 5 ms for three retries.
+	if n.Load() != 3 || time.Since(start) < 5*time.Millisecond {
+		t.Fatalf("retried %d times in %v, want 3 at 1, 2 and 2 ms intervals", n.Load(), time.Since(start))
+	}
+}
+
+// TestWaitBacksOff: a waiter whose retries fail retries ever more seldom
+// (doubling up to maxRetryEvery), so hundreds of waiters at the gate do not
+// take the CPUs from the switcher; the gate opening still wakes it at once.
+func TestWaitBacksOff(t *testing.T) {
+	var b Barrier
+	b.Close()
+	var n atomic.Int32
+	done := make(chan bool)
+	go func() { done <- b.Wait(100*time.Microsecond, func() bool { n.Add(1); return false }) }()
+	const closed = 40 * time.Millisecond
+	time.Sleep(closed)
+	opened := time.Now()
+	b.Open(stateA)
+	if <-done {
+		t.Fatal("Wait reported a successful retry that never happened")
+	}
+	// A fixed 100 us would retry about 400 times in 40 ms; the backoff
+	// (0.1, 0.2, ... 1.6, then 2 ms) at most 5 + 40/2 = 25 times.
+	if got := n.Load(); got > 25 || got < 1 {
+		t.Errorf("%d retries while the gate was closed for %v: want 1..25 (backoff to %v)", got, closed, maxRetryEvery)
+	}
+	if d := time.Since(opened); d > time.Second {
+		t.Errorf("Wait returned %v after the gate opened", d)
+	}
+	t.Logf("%d retries in %v", n.Load(), closed)
+	// The count above cannot tell a fixed interval from the backoff where
+	// short timers fire late (about 1.4 ms on an idle 2-vCPU guest): the
+	// interval sequence itself is checked here.
+	var seq []time.Duration
+	for d := 100 * time.Microsecond; len(seq) < 8; d = nextRetry(d) {
+		seq = append(seq, d)
+	}
+	want := []time.Duration{100e3, 200e3, 400e3, 800e3, 1600e3, 2e6, 2e6, 2e6}
+	if !slices.Equal(seq, want) {
+		t.Errorf("retry intervals %v, want %v", seq, want)
+	}
+	if d := nextRetry(time.Hour); d != time.Hour {
+		t.Errorf("a retry interval above the cap became %v; it must not shrink", d)
 	}
 }
 
