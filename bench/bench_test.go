@@ -185,6 +185,33 @@ func TestMeasureCountsEveryOp(t *testing.T) {
 	}
 }
 
+// TestMeasureUncontendedPair: an uncontended row also times Lock+Unlock
+// pairs in a tight loop, and only an uncontended row does.
+func TestMeasureUncontendedPair(t *testing.T) {
+	for _, l := range []Lock{Mutex, TTAS, Native} {
+		w := Workload{Name: "uncontended", Threads: 1, Locks: 1, WritePct: 100, Duration: 20 * time.Millisecond, SampleEvery: 1024}
+		s, err := Measure(context.Background(), w, l)
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		// A Lock+Unlock pair costs a few nanoseconds, never under one
+		// cycle and never a microsecond uncontended.
+		if s.PairNsPerOp < 0.3 || s.PairNsPerOp > 1000 {
+			t.Errorf("%s: PairNsPerOp = %v", l, s.PairNsPerOp)
+		}
+		t.Logf("%s: %.2f ns per Lock+Unlock in a tight loop; harness loop %.2f ns per op", l, s.PairNsPerOp, s.LoopNsPerOp)
+		row := &Row{Case: w.Name, Lock: l, Workload: w, Samples: []Sample{s, s}}
+		row.summarize()
+		if row.PairNsPerOp != s.PairNsPerOp {
+			t.Errorf("%s: row PairNsPerOp %v, sample %v", l, row.PairNsPerOp, s.PairNsPerOp)
+		}
+	}
+	w := Workload{Name: "t", Threads: 2, GOMAXPROCS: 2, CS: 20, Locks: 1, WritePct: 100, Duration: 10 * time.Millisecond}
+	if s, err := Measure(context.Background(), w, Mutex); err != nil || s.PairNsPerOp != 0 {
+		t.Errorf("contended row: PairNsPerOp %v, err %v; want 0", s.PairNsPerOp, err)
+	}
+}
+
 // TestMeasureDetectsBrokenLock: a lock that excludes nothing must be caught.
 func TestMeasureDetectsBrokenLock(t *testing.T) {
 	if race.Enabled {
@@ -408,7 +435,7 @@ func TestSuites(t *testing.T) {
 	rep := &Report{}
 	for _, c := range q.Cases {
 		for _, l := range c.Locks {
-			rep.Rows = append(rep.Rows, &Row{Case: c.Workload.Name, Lock: l, OpsPerSec: 1, VsMutex: 1, LockNsPerOp: 1,
+			rep.Rows = append(rep.Rows, &Row{Case: c.Workload.Name, Lock: l, OpsPerSec: 1, VsMutex: 1, LockNsPerOp: 1, PairNsPerOp: 1,
 				Switch: SwitchSummary{N: 1, P50: time.Microsecond, P99: time.Microsecond}})
 		}
 	}

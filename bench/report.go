@@ -198,11 +198,15 @@ func EvaluateTargets(rep *Report) []Target {
 	for _, cs := range []int{20, 200} {
 		ratio(fmt.Sprintf("gor-2-cs%d", cs), Native, fmt.Sprintf("native, 2 goroutines at GOMAXPROCS=2, CS %d", cs))
 	}
-	t := Target{Name: "native uncontended Lock+Unlock time (the harness loop's time without a lock subtracted)", Want: "<= 0.70x sync.Mutex's time", Measured: "not measured"}
-	if r, m := rep.Row("uncontended", Native), rep.Row("uncontended", Mutex); r != nil && m != nil && r.LockNsPerOp > 0 && m.LockNsPerOp > 0 {
-		t.Value = r.LockNsPerOp / m.LockNsPerOp
+	// From a tight Lock+Unlock loop (Row.PairNsPerOp), not from the
+	// harness's loop minus a lock-free run of it: the harness costs about
+	// 14 ns per op against the lock's 2-6 ns, and the subtraction's noise
+	// swung this ratio from 0.24x to 3.1x between two runs.
+	t := Target{Name: "native uncontended Lock+Unlock time (a tight loop of Lock and Unlock, median of 9 chunks)", Want: "<= 0.70x sync.Mutex's time", Measured: "not measured"}
+	if r, m := rep.Row("uncontended", Native), rep.Row("uncontended", Mutex); r != nil && m != nil && r.PairNsPerOp > 0 && m.PairNsPerOp > 0 {
+		t.Value = r.PairNsPerOp / m.PairNsPerOp
 		t.Met = t.Value <= 0.7
-		t.Measured = fmt.Sprintf("%.2fx (%.1f ns vs %.1f ns)", t.Value, r.LockNsPerOp, m.LockNsPerOp)
+		t.Measured = fmt.Sprintf("%.2fx (%.1f ns vs %.1f ns)", t.Value, r.PairNsPerOp, m.PairNsPerOp)
 	}
 	ts = append(ts, t)
 	t50 := Target{Name: "switch wall time, 8 goroutines at GOMAXPROCS=2, median", Want: "<= 200 us", Measured: "not measured"}

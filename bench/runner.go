@@ -268,6 +268,9 @@ type Row struct {
 	// LockNsPerOp, on uncontended rows, is the median over samples of the
 	// time per op minus the loop's time without a lock (Sample.LoopNsPerOp).
 	LockNsPerOp float64 `json:"lock_ns_per_op,omitempty"`
+	// PairNsPerOp, on uncontended rows, is the median over samples of
+	// Sample.PairNsPerOp: one Lock+Unlock in a tight loop.
+	PairNsPerOp float64 `json:"pair_ns_per_op,omitempty"`
 	// Signals are the medians over samples of each signal.
 	Signals *Signals `json:"signals"`
 	// Traps is the sum over samples.
@@ -310,7 +313,7 @@ func (row *Row) summarize() {
 	}
 	var ops, p50, p99, p999, pmax, fair []float64
 	var sw []time.Duration
-	var lockNs []float64
+	var lockNs, pairNs []float64
 	row.Traps = 0
 	for _, s := range row.Samples {
 		ops = append(ops, s.OpsPerSec)
@@ -322,6 +325,9 @@ func (row *Row) summarize() {
 			fair = append(fair, float64(s.FairMin)/float64(s.FairMax))
 		}
 		sw = append(sw, s.Switches...)
+		if s.PairNsPerOp > 0 {
+			pairNs = append(pairNs, s.PairNsPerOp)
+		}
 		if s.LoopNsPerOp > 0 && s.OpsPerSec > 0 {
 			lockNs = append(lockNs, 1e9/s.OpsPerSec-s.LoopNsPerOp)
 		}
@@ -336,6 +342,7 @@ func (row *Row) summarize() {
 	}
 	row.Fairness = median(fair)
 	row.LockNsPerOp = median(lockNs)
+	row.PairNsPerOp = median(pairNs)
 	row.Signals = medianSignals(row.Samples)
 	slices.Sort(sw)
 	row.Switch.N = len(sw)

@@ -187,6 +187,11 @@ type Sample struct {
 	// with no lock, measured right after the run in the same process;
 	// the lock's own cost is 1e9/OpsPerSec minus it.
 	LoopNsPerOp float64 `json:"loop_ns_per_op,omitempty"`
+	// PairNsPerOp, on an uncontended row, is the time of one Lock+Unlock
+	// pair in a tight loop of nothing else (tightPairs): the lock's own
+	// cost, without the harness's counting, sampling and clock reads,
+	// whose noise is larger than the lock's cost.
+	PairNsPerOp float64 `json:"pair_ns_per_op,omitempty"`
 	SignalNote  string  `json:"signal_note,omitempty"`
 }
 
@@ -281,9 +286,67 @@ func Measure(ctx context.Context, w Workload, l Lock) (Sample, error) {
 		if bs, err := measureWith(ctx, b, l, true); err == nil {
 			s.LoopNsPerOp = 1e9 / bs.OpsPerSec
 		}
+		if ns, err := tightPairs(l); err == nil {
+			s.PairNsPerOp = ns
+		}
 	}
 	return s, err
 }
+
+// tightPairs times Lock+Unlock pairs of one fresh lock of kind l, called
+// through its concrete type in a loop that does nothing else: the median
+// over tightChunks chunks of tightPairsPerChunk pairs, so that a chunk the
+// OS or the hypervisor interrupted does not count.
+func tightPairs(l Lock) (float64, error) {
+	mu, err := newLocker(l)
+	if err != nil {
+		return 0, err
+	}
+	var chunk func()
+	switch m := mu.(type) {
+	case *pvlock.SpinLock:
+		chunk = func() {
+			for range tightPairsPerChunk {
+				m.Lock()
+				m.Unlock()
+			}
+		}
+	case *sync.Mutex:
+		chunk = func() {
+			for range tightPairsPerChunk {
+				m.Lock()
+				m.Unlock()
+			}
+		}
+	case *ttas.Lock:
+		chunk = func() {
+			for range tightPairsPerChunk {
+				m.Lock()
+				m.Unlock()
+			}
+		}
+	default:
+		chunk = func() {
+			for range tightPairsPerChunk {
+				mu.Lock()
+				mu.Unlock()
+			}
+		}
+	}
+	chunk() // warm up
+	ns := make([]float64, tightChunks)
+	for i := range ns {
+		t0 := time.Now()
+		chunk()
+		ns[i] = float64(time.Since(t0).Nanoseconds()) / tightPairsPerChunk
+	}
+	return median(ns), nil
+}
+
+const (
+	tightChunks        = 9
+	tightPairsPerChunk = 1 << 20
+)
 
 // measureWith is Measure; nop replaces the locks with no locking at all
 // (for the loop baseline: one worker only).
