@@ -170,6 +170,12 @@ func runAuto(ctx context.Context, cfg AutoConfig, sample func() signals.Sample, 
 	defer close(done)
 	p := policy{cfg: cfg, mode: CurrentMode()}
 	prev, prevStats := sample(), ReadStats()
+	// Steal and others are read in ticks of 10 ms of one CPU: over a
+	// short interval they jump between a few values (0, 0.5 and 1 at 10
+	// ms on 2 CPUs). They are taken over the last tickSpan instead,
+	// from the newest sample at least that old (hist holds the samples
+	// of that span).
+	hist := []signals.Sample{prev}
 	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
 	for {
@@ -180,6 +186,18 @@ func runAuto(ctx context.Context, cfg AutoConfig, sample func() signals.Sample, 
 		}
 		cur, curStats := sample(), ReadStats()
 		in := autoInputs(cur, prev, curStats.Sub(prevStats))
+		hist = append(hist, cur)
+		base := 0
+		for i := range hist {
+			if cur.At.Sub(hist[i].At) >= tickSpan {
+				base = i
+			}
+		}
+		if base < len(hist)-2 {
+			d := cur.Sub(hist[base])
+			in.Steal, in.Others = d.Steal, d.Others
+		}
+		hist = hist[base:]
 		prev, prevStats = cur, curStats
 		if live := CurrentMode(); live != p.mode {
 			p.switched(live, in.At, false) // an operator's switch
@@ -224,6 +242,9 @@ func runAuto(ctx context.Context, cfg AutoConfig, sample func() signals.Sample, 
 		logger.Info("pvlock auto: switched", attrs...)
 	}
 }
+
+// tickSpan is the least span steal and others are taken over (runAuto).
+const tickSpan = 200 * time.Millisecond
 
 // autoInputs computes one interval's inputs from two samples and the
 // lock's statistics over the interval.

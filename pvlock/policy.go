@@ -24,7 +24,9 @@ import (
 //
 // The machine is oversubscribed ("hot") when steal or throttling reaches
 // its Enter threshold, or when others does and some task also waits for a
-// CPU (pressure or run delay at its Enter threshold). It is free ("calm")
+// CPU (pressure or run delay at its Enter threshold), or when others
+// reaches EnterOthersCrowded while this process's own threads crowd its
+// CPUs (run delay at least CrowdedRunDelay per CPU). It is free ("calm")
 // when it is not hot and each cause the policy entered paravirt on is
 // below its Exit threshold (Exit < Enter: hysteresis); for others, "below"
 // also means that nothing waits (pressure and run delay below theirs).
@@ -42,11 +44,16 @@ import (
 // in either mode, while native stays 1.2-1.5x faster than paravirt in
 // every one of these runs. Alone they would enter paravirt on a free
 // machine and never leave it. A hog inside the guest shows as others (0.33
-// per hog on 2 CPUs) with pressure and run delay, and paravirt won from
-// two hogs on (others 0.5); with one hog (others 0.33-0.39) native still
-// won, which is why EnterOthers is 0.45. Others alone is not enough
-// either: on a large machine other processes may use half the CPUs while
-// none of ours waits.
+// per hog on 2 CPUs beside two busy threads) with pressure and run delay,
+// and paravirt won from two hogs on (others 0.5); with one hog (others
+// 0.32-0.42, run delay 0.4-0.8 per CPU) native still won by 1.2-1.3x,
+// which is why EnterOthers is 0.45. A process whose own threads crowd its
+// CPUs leaves hogs a smaller share: the demo with 8 locked threads and 4
+// hogs saw others 0.3-0.7 (0.4 on average) with run delay 3-3.6 per CPU,
+// and paravirt was 1.41x faster than native there; hence the lower
+// EnterOthersCrowded when run delay reaches CrowdedRunDelay. Others alone
+// is not enough either: on a large machine other processes may use half
+// the CPUs while none of ours waits.
 //
 // Native -> Paravirt needs hot without a break for Sustain; Paravirt ->
 // Native needs calm without a break for Calm; and no switch happens
@@ -85,6 +92,12 @@ type AutoConfig struct {
 	// beat paravirt by 1.1-1.5x at those levels; on a host where less
 	// steal already hurts native, lower it.
 	EnterSteal, EnterOthers, EnterPressure, EnterRunDelay, EnterThrottled float64
+	// EnterOthersCrowded is the others threshold while this process's
+	// run delay is at least CrowdedRunDelay per CPU (defaults 0.30 and
+	// 1.0): more of its own threads want its CPUs than there are CPUs,
+	// and a smaller share taken by other processes preempts its lock
+	// holders. Its exit threshold is ExitOthers.
+	EnterOthersCrowded, CrowdedRunDelay float64
 	// Exit thresholds (defaults: steal 0.20, others 0.25, pressure 0.10,
 	// run delay 0.05 per CPU, throttled 0.05).
 	ExitSteal, ExitOthers, ExitPressure, ExitRunDelay, ExitThrottled float64
@@ -105,12 +118,16 @@ var DefaultAutoConfig = AutoConfig{
 	EnterPressure:  0.30,
 	EnterRunDelay:  0.20,
 	EnterThrottled: 0.20,
-	ExitSteal:      0.20,
-	ExitOthers:     0.25,
-	ExitPressure:   0.10,
-	ExitRunDelay:   0.05,
-	ExitThrottled:  0.05,
-	SwitchTimeout:  200 * time.Millisecond,
+
+	EnterOthersCrowded: 0.30,
+	CrowdedRunDelay:    1.0,
+
+	ExitSteal:     0.20,
+	ExitOthers:    0.25,
+	ExitPressure:  0.10,
+	ExitRunDelay:  0.05,
+	ExitThrottled: 0.05,
+	SwitchTimeout: 200 * time.Millisecond,
 }
 
 // withDefaults fills zero fields from DefaultAutoConfig and checks the
@@ -124,6 +141,8 @@ func (c AutoConfig) withDefaults() (AutoConfig, error) {
 	orDefault(&c.SwitchTimeout, d.SwitchTimeout)
 	orDefault(&c.EnterSteal, d.EnterSteal)
 	orDefault(&c.EnterOthers, d.EnterOthers)
+	orDefault(&c.EnterOthersCrowded, d.EnterOthersCrowded)
+	orDefault(&c.CrowdedRunDelay, d.CrowdedRunDelay)
 	orDefault(&c.EnterPressure, d.EnterPressure)
 	orDefault(&c.EnterRunDelay, d.EnterRunDelay)
 	orDefault(&c.EnterThrottled, d.EnterThrottled)
@@ -135,7 +154,7 @@ func (c AutoConfig) withDefaults() (AutoConfig, error) {
 	if c.Interval < 0 || c.Sustain < 0 || c.Calm < 0 || c.MinDwell < 0 || c.SwitchTimeout < 0 {
 		return c, fmt.Errorf("pvlock: auto config: negative duration in %+v", c)
 	}
-	for _, p := range [][2]float64{{c.ExitSteal, c.EnterSteal}, {c.ExitOthers, c.EnterOthers}, {c.ExitPressure, c.EnterPressure}, {c.ExitRunDelay, c.EnterRunDelay}, {c.ExitThrottled, c.EnterThrottled}} {
+	for _, p := range [][2]float64{{c.ExitSteal, c.EnterSteal}, {c.ExitOthers, c.EnterOthers}, {c.ExitOthers, c.EnterOthersCrowded}, {c.ExitPressure, c.EnterPressure}, {c.ExitRunDelay, c.EnterRunDelay}, {c.ExitThrottled, c.EnterThrottled}} {
 		if p[0] < 0 || p[0] >= p[1] {
 			return c, fmt.Errorf("pvlock: auto config: exit threshold %v must be >= 0 and below its enter threshold %v", p[0], p[1])
 		}
@@ -234,7 +253,9 @@ func (p *policy) hotCalm(in AutoInputs) (hot cause, calm bool, why string) {
 		hot |= causeThrottled
 		reasons = append(reasons, fmt.Sprintf("throttled %.2f >= %.2f", in.Throttled, c.EnterThrottled))
 	}
-	if othHigh && (psiHigh || rdHigh || noWaitInput) {
+	crowded := in.has("others") && in.has("run-delay") && in.Others >= c.EnterOthersCrowded && in.RunDelay >= c.CrowdedRunDelay
+	switch {
+	case othHigh && (psiHigh || rdHigh || noWaitInput):
 		hot |= causeOthers
 		r := fmt.Sprintf("others %.2f >= %.2f", in.Others, c.EnterOthers)
 		if psiHigh {
@@ -244,6 +265,10 @@ func (p *policy) hotCalm(in AutoInputs) (hot cause, calm bool, why string) {
 			r += fmt.Sprintf(" with run delay %.2f >= %.2f", in.RunDelay, c.EnterRunDelay)
 		}
 		reasons = append(reasons, r)
+	case crowded:
+		hot |= causeOthers
+		reasons = append(reasons, fmt.Sprintf("others %.2f >= %.2f with our threads crowding the CPUs (run delay %.2f >= %.2f per CPU)",
+			in.Others, c.EnterOthersCrowded, in.RunDelay, c.CrowdedRunDelay))
 	}
 	if hot != 0 {
 		return hot, false, strings.Join(reasons, ", ")

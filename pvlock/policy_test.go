@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pvswitch/pvswitch/internal/signals"
 )
 
 // trace builds synthetic inputs: one per 100 ms, each from f(i).
@@ -312,3 +314,68 @@ func TestStartModeLive(t *testing.T) {
 }
 
 var lookupEnv = os.LookupEnv
+
+// TestPolicyCrowded: a process whose own threads crowd its CPUs (run
+// delay >= CrowdedRunDelay per CPU) enters paravirt on a smaller share of
+// other processes' CPU time (EnterOthersCrowded); uncrowded, the same
+// share does not.
+func TestPolicyCrowded(t *testing.T) {
+	crowded := trace(20, func(int) AutoInputs { return AutoInputs{Others: 0.35, RunDelay: 3.3, Pressure: 1} })
+	if at, to := run(t, AutoConfig{}, Native, crowded); len(at) != 1 || to[0] != Paravirt {
+		t.Errorf("crowded, others 0.35: switches %v %v, want paravirt", at, to)
+	}
+	one := trace(20, func(int) AutoInputs { return AutoInputs{Others: 0.40, RunDelay: 0.7, Pressure: 0.5} })
+	if at, _ := run(t, AutoConfig{}, Native, one); len(at) != 0 {
+		t.Errorf("one hog beside uncrowded threads (others 0.40, run delay 0.7): switched at %v", at)
+	}
+	// The way back: others below ExitOthers, whatever our own crowding.
+	tr := trace(60, func(i int) AutoInputs {
+		if i < 10 {
+			return AutoInputs{Others: 0.35, RunDelay: 3.3, Pressure: 1}
+		}
+		return AutoInputs{Others: 0.02, RunDelay: 3.2, Pressure: 1}
+	})
+	if at, to := run(t, AutoConfig{}, Native, tr); len(at) != 2 || to[1] != Native {
+		t.Errorf("crowded hog, then none: switches %v %v, want paravirt then native", at, to)
+	}
+}
+
+// TestAutoSmoothsTickInputs: steal and others are read in 10 ms ticks, so
+// at a 10 ms interval one interval sees 0 or 0.5 of 2 CPUs; the policy
+// takes them over the last tickSpan instead. Synthetic samples, 10 ms
+// apart, in which other processes use one tick every other sample (0.25
+// of 2 CPUs).
+func TestAutoSmoothsTickInputs(t *testing.T) {
+	StopAuto()
+	defer StopAuto()
+	auto.mu.Lock()
+	saved := auto.sampler
+	t0 := time.Now()
+	n := 0
+	auto.sampler = func() signals.Sample {
+		n++
+		return signals.Sample{At: t0.Add(time.Duration(n) * 10 * time.Millisecond), CPUs: 2, UsableCPUs: 2,
+			BusyNs: uint64(n/2) * 1e7, StealNs: uint64(n/2) * 1e7}
+	}
+	auto.mu.Unlock()
+	defer func() { auto.mu.Lock(); auto.sampler = saved; auto.mu.Unlock() }()
+	if err := StartAuto(AutoConfig{Interval: 10 * time.Millisecond, Sustain: time.Hour, Calm: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	seen := 0
+	for seen < 20 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		a := ReadAuto()
+		if a.Last.At.Sub(t0) < 300*time.Millisecond {
+			continue // the span is not full yet
+		}
+		seen++
+		if a.Last.Others < 0.2 || a.Last.Others > 0.3 || a.Last.Steal < 0.2 || a.Last.Steal > 0.3 {
+			t.Fatalf("others %.3f, steal %.3f at a 10 ms interval: want both 0.25 +- 0.05 (smoothed over %v)", a.Last.Others, a.Last.Steal, tickSpan)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("the policy took no sample past its first 300 ms in 10 s")
+	}
+}
