@@ -175,7 +175,10 @@ type AutoInputs struct {
 	At       time.Time     `json:"at"`
 	Interval time.Duration `json:"interval_ns"`
 	// Steal, Pressure, RunDelay (per usable CPU) and Throttled are
-	// fractions, as AutoConfig describes them.
+	// fractions, as AutoConfig describes them. Pressure, RunDelay and
+	// Throttled are over Interval; Steal and Others over the last 200 ms
+	// or Interval, whichever is longer, as they are counted in 10 ms
+	// ticks.
 	Steal     float64 `json:"steal"`
 	Pressure  float64 `json:"pressure"`
 	RunDelay  float64 `json:"run_delay_per_cpu"`
