@@ -13,13 +13,22 @@ const (
 	spinPauses = 32
 
 	// pausesPerRead is how many PAUSEs a paravirt waiter waits between two
-	// reads of the lock word (about 200 ns). Reading it after every PAUSE
-	// kept pulling the holder's cache line into the shared state, so the
-	// holder's own accesses (its release, its next acquire) paid a transfer
-	// each: with 2 goroutines contending, 8 PAUSEs per read halved the time
-	// per critical section for both variants (pvlock benchmarks, reference
-	// VM).
-	pausesPerRead = 8
+	// reads of the lock word (about 0.8 us: one read per spin round).
+	// Reading it after every PAUSE kept pulling the holder's cache line
+	// into the shared state, so the holder's own accesses (its release, its
+	// next acquire) paid a transfer each: with 2 goroutines contending, 8
+	// PAUSEs per read halved the time per critical section for both
+	// variants (pvlock benchmarks, reference VM). Reading every 32 rather
+	// than every 8, with the same spin budget, was faster again in every
+	// shape of BenchmarkVsMutex but one (2-vCPU KVM guest, 5 interleaved
+	// runs, median ns per critical section, 8 -> 32): 32 goroutines at
+	// GOMAXPROCS=2 140 -> 105 (CS 20) and 539 -> 439 (CS 200); 2
+	// goroutines 112 -> 96 (CS 20), 359 -> 364 (CS 200); 8 locked threads
+	// 122 -> 113 and 390 -> 385; 32 threads 122 -> 105 and 460 -> 424;
+	// 128 threads 132 -> 112 and 525 -> 545. Every 64 (which, with
+	// spinPauses 32, also doubles the spin) was a little faster still in
+	// most shapes; not taken, to change one thing at a time.
+	pausesPerRead = 32
 
 	// nativeFirstRead and nativeMaxRead bound the native waiter's read
 	// interval, in PAUSEs: it starts at nativeFirstRead (about 1.6 us) and
