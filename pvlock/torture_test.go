@@ -28,6 +28,12 @@ type tortureConfig struct {
 	// between, if set, runs in its own goroutine for the whole run and
 	// stops when stop is closed (a live switcher, for example).
 	between func(stop <-chan struct{})
+	// enough, if set, is asked every 10 ms once duration has passed: the
+	// run goes on until it reports true, or until maxDuration in all.
+	// A run that needs some number of events (completed switches) then
+	// waits for them on a slow machine rather than failing on the clock.
+	enough      func() bool
+	maxDuration time.Duration
 }
 
 // torture hammers the locks from many goroutines with random hold times:
@@ -153,6 +159,11 @@ func torture(t *testing.T, cfg tortureConfig) int64 {
 	}()
 
 	time.Sleep(cfg.duration)
+	if cfg.enough != nil {
+		for end := time.Now().Add(cfg.maxDuration - cfg.duration); !cfg.enough() && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	close(stop)
 	wg.Wait()
 	close(done)
