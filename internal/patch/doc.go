@@ -35,7 +35,7 @@
 //	2 int3       0xCC on every site's first byte        ; SYNC_CORE
 //	3 commit     int3.Commit(g): one atomic store, the commit point of the batch
 //	4 tails      bytes 1..n-1 of every new variant      ; SYNC_CORE
-//	5 first      first byte of every new variant        ; SYNC_CORE
+//	5 first      first byte of every new variant        (no SYNC_CORE: below)
 //	6 drain      wait until no trap handler that may hold an old descriptor
 //	             runs (int3.WaitHandlers: raw sched_yield between checks)
 //
@@ -50,6 +50,13 @@
 // that stretch goes to the foreign handler (and the Go runtime's would
 // crash with "SIGTRAP: trace trap"). Stats.MaxCheckGap and MaxCheckToEnd
 // measure the stretches; see Measured.
+//
+// Linux syncs every core after step 5 as well, because it then tears down
+// the descriptors its handler reads. int3's are never torn down, so a thread
+// that executes a step-2 INT3 after step 5 (a stale fetch) is a late trap:
+// the handler resumes it at the site, where the new bytes run, or emulates
+// the current variant if a later switch armed the site again. Dropping that
+// sync took a third off the window (window_linux_amd64.go has the numbers).
 //
 // SYNC_CORE is membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE),
 // registered once by Init. Nothing else is waited for inside the window:
@@ -159,5 +166,5 @@
 // The cost of a trap is the kernel's signal delivery and sigreturn, not the
 // handler; with another test binary running on the VM it rose to 3.3 us.
 // A batch's cost is dominated by three pwrites per site (~2.7 us each) and
-// three SYNC_CORE per batch.
+// the SYNC_COREs (three per batch when these were measured, two now).
 package patch

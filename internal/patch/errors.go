@@ -46,7 +46,7 @@ var ErrWritesRefused = errors.New("patch: the kernel now refuses to let this pro
 // fix (see ErrWritesRefused).
 func permanent(step string, e error) bool {
 	switch step {
-	case "sync1", "sync2", "sync3":
+	case "sync1", "sync2":
 		return errors.Is(e, syscall.EPERM) || errors.Is(e, syscall.ENOSYS)
 	}
 	return errors.Is(e, syscall.EPERM) || errors.Is(e, syscall.EACCES)
@@ -73,7 +73,7 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 // whether the batch was committed (ErrRollForward) or undone
 // (ErrNotCommitted).
 type WindowError struct {
-	Step      string // "int3", "sync1", "tails", "sync2", "first", "sync3", "restore", or "handler" (SIGTRAP's handler replaced)
+	Step      string // "int3", "sync1", "tails", "sync2", "first", "restore", or "handler" (SIGTRAP's handler replaced)
 	Committed bool
 	Err       error
 }

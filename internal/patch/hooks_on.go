@@ -31,7 +31,7 @@ func armedHook() {
 }
 
 // SetInject makes the window's writes and membarriers fail: f is asked
-// at each step ("int3", "sync1", "tails", "sync2", "first", "sync3",
+// at each step ("int3", "sync1", "tails", "sync2", "first",
 // "restore") with the index of the site in the sorted batch, and a
 // non-zero errno is returned as that step's failure. nil removes it.
 // Test hook: only in builds with the pvswitch_testhooks tag.

@@ -26,17 +26,27 @@ func procOpenAt(dir uintptr, path []byte, flags uintptr) (uintptr, syscall.Errno
 // procReadAll reads the file open on fd from its start into buf and returns
 // how much it read; a file longer than buf is cut short, which its callers
 // allow for (the fields they read come early).
+//
+// A read that returns less than it asked for has read the whole file. The
+// files read here (a task's stat, /proc/self/status) are composed in one
+// piece by a single show function (the kernel's single_open seq files), and
+// a read from offset 0 copies all of it that fits. Reading on until a read
+// returns 0, as for an ordinary file, is not free here: a read at a
+// non-zero offset makes the kernel compose the whole file again to skip to
+// that offset, which doubled the cost of every file (4 us a thread's stat
+// on the reference VM).
 func procReadAll(fd uintptr, buf []byte) (int, syscall.Errno) {
 	n := 0
 	for n < len(buf) {
-		m, _, e := syscall.RawSyscall6(syscall.SYS_PREAD64, fd, uintptr(unsafe.Pointer(&buf[n])), uintptr(len(buf)-n), uintptr(n), 0, 0)
+		want := len(buf) - n
+		m, _, e := syscall.RawSyscall6(syscall.SYS_PREAD64, fd, uintptr(unsafe.Pointer(&buf[n])), uintptr(want), uintptr(n), 0, 0)
 		if e != 0 {
 			return 0, e
 		}
-		if m == 0 {
+		n += int(m)
+		if int(m) < want {
 			break
 		}
-		n += int(m)
 	}
 	return n, 0
 }
@@ -120,6 +130,29 @@ func endStatScan() {
 
 // statPath is readTaskStat's path buffer.
 var statPath [32]byte
+
+// taskDir is /proc/self/task, kept open (noFD: not open yet): opening it
+// cost as much as reading a few threads' stat files. Each scan seeks it
+// back to its start, which makes getdents list the threads afresh.
+var taskDir = noFD
+
+// openTaskDir returns taskDir, open and rewound to its first entry.
+func openTaskDir() (uintptr, error) {
+	if taskDir != noFD {
+		if _, _, e := syscall.RawSyscall(syscall.SYS_LSEEK, taskDir, 0, 0); e == 0 { // SEEK_SET
+			return taskDir, nil
+		}
+		procClose(taskDir)
+		taskDir = noFD
+	}
+	path := [...]byte{'/', 'p', 'r', 'o', 'c', '/', 's', 'e', 'l', 'f', '/', 't', 'a', 's', 'k', 0}
+	dir, e := procOpenAt(atFDCWD, path[:], syscall.O_DIRECTORY)
+	if e != 0 {
+		return 0, fmt.Errorf("open /proc/self/task: %w", e)
+	}
+	taskDir = dir
+	return dir, nil
+}
 
 // selfStatus is /proc/self/status, kept open for readTracerPid (noFD: not
 // open yet; 0 is a valid descriptor once a program has closed its stdin).

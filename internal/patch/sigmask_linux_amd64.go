@@ -65,12 +65,10 @@ var (
 // blockingThreads stores in out (from index 0) the threads that block
 // SIGTRAP now and returns how many (at most len(sigTids)).
 func blockingThreads(out []int) (int, error) {
-	path := [...]byte{'/', 'p', 'r', 'o', 'c', '/', 's', 'e', 'l', 'f', '/', 't', 'a', 's', 'k', 0}
-	dir, e := procOpenAt(atFDCWD, path[:], syscall.O_DIRECTORY)
-	if e != 0 {
-		return 0, fmt.Errorf("open /proc/self/task: %w", e)
+	dir, err := openTaskDir()
+	if err != nil {
+		return 0, err
 	}
-	defer procClose(dir)
 	beginStatScan()
 	n := 0
 	for {
@@ -106,12 +104,10 @@ func blockingThreads(out []int) (int, error) {
 // recheckThreads keeps in tids those that still block SIGTRAP and returns
 // how many.
 func recheckThreads(tids []int) (int, error) {
-	path := [...]byte{'/', 'p', 'r', 'o', 'c', '/', 's', 'e', 'l', 'f', '/', 't', 'a', 's', 'k', 0}
-	dir, e := procOpenAt(atFDCWD, path[:], syscall.O_DIRECTORY)
-	if e != 0 {
-		return 0, fmt.Errorf("open /proc/self/task: %w", e)
+	dir, err := openTaskDir()
+	if err != nil {
+		return 0, err
 	}
-	defer procClose(dir)
 	n := 0
 	for _, tid := range tids {
 		blk, found, err := sigBlkAt(dir, tid)

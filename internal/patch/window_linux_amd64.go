@@ -38,8 +38,22 @@ type op struct {
 //  2. INT3 on every site's first byte; SYNC_CORE;
 //  3. commit: one atomic store makes every new variant current;
 //  4. every site's tail (bytes 1..n-1); SYNC_CORE;
-//  5. every site's new first byte; SYNC_CORE;
+//  5. every site's new first byte (no SYNC_CORE: see below);
 //  6. wait until no trap handler that may hold an old descriptor runs.
+//
+// Linux syncs every core once more after step 5, because its handler's
+// descriptors are torn down right after: an INT3 fetched before the new
+// first byte and executed after the teardown would find no descriptor.
+// Ours are never torn down (package int3's first invariant), so that sync
+// would buy nothing, and it cost a third of the window (an IPI to every CPU
+// running a thread of ours: 23-37 us apiece on the reference 2-vCPU VM
+// with the other vCPU busy). A thread that still executes the INT3 of step
+// 2 after step 5 is a late trap: the handler sees the new variant's first
+// byte and resumes at the site, running the new bytes (sigreturn is
+// serializing), or, if the next switch has armed the site again, emulates
+// the variant current then. Either is what a thread reaching the site at
+// that moment must run. Step 4's sync is what makes the tails visible
+// before any thread can run a new first byte, and it stays.
 //
 // A failure before 3 restores the old first bytes (same protocol) and
 // reports ErrNotCommitted; a failure after 3 leaves INT3 where the rewrite
@@ -122,9 +136,9 @@ func window(ops []op) error {
 	// After the commit a lost handler cannot be answered by undoing; the
 	// fastest way out is to finish, so the checks only record it.
 	own.check()
-	// 5. First bytes.
+	// 5. First bytes, not followed by a sync (see above).
 	if failErr == 0 {
-		failStep, failErr = writeAll(ops, "first", "sync3", first)
+		failStep, failErr = writeAll(ops, "first", "", first)
 	}
 	own.check()
 	// 6. Wait out handlers that may hold an old descriptor.
@@ -191,14 +205,18 @@ func syncCore(step string) syscall.Errno {
 }
 
 // writeAll writes part of every site's new variant, in address order, then
-// makes every core serialize (syncStep); it returns the step that failed and
-// its errno, or "" and 0. Raw syscalls only, no allocation: it runs pinned.
+// makes every core serialize (syncStep, unless it is ""); it returns the
+// step that failed and its errno, or "" and 0. Raw syscalls only, no
+// allocation: it runs pinned.
 func writeAll(ops []op, step, syncStep string, part func(o *op) (uintptr, []byte)) (string, syscall.Errno) {
 	for i := range ops {
 		addr, b := part(&ops[i])
 		if e := write(addr, b, step, i); e != 0 {
 			return step, e
 		}
+	}
+	if syncStep == "" {
+		return "", 0
 	}
 	if e := syncCore(syncStep); e != 0 {
 		return syncStep, e
