@@ -5,6 +5,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pvswitch/pvswitch/internal/barrier"
+	"github.com/pvswitch/pvswitch/internal/fault"
 )
 
 // The backstop. Correct code never needs it: it exists so that a hole in the
@@ -40,55 +43,144 @@ const (
 	nSlots = 1024 // registry size: sleepers beyond it are not watched
 )
 
-// slot is one registry entry: the lock a waiter sleeps on and when it began.
+// slot is one registry entry: the lock a waiter sleeps on, when it began,
+// and the barrier and token the waiter was counted with (for a switch that
+// takes it out of the count: evict.go).
+//
+// Its state word holds a state in the low two bits and, above them, a
+// generation that every registration increments, so that a CMPXCHG on the
+// word of one registration can never succeed on a later one (no ABA). The
+// state moves only so:
+//
+//	free -> filling      register: CMPXCHG, new generation (the owner claims it)
+//	filling -> asleep    register: XCHG, after lock, g, tok and since are
+//	                     written: a full fence before the owner's gate load
+//	asleep -> free       unregister: CMPXCHG, by the owner, woken or backing out
+//	asleep -> evicted    evictSleepers: CMPXCHG, by a switch to native
+//	evicted -> asleep    restoreEvicted: CMPXCHG, by that switch if it did
+//	                     not commit (the waiter is counted again first)
+//	evicted -> free      unregister: the owner, once its CMPXCHG failed
+//
+// The CMPXCHGs on asleep decide, once per transition, whether the owner
+// left the count itself or the switcher took it out (or put it back):
+// exactly one side un-counts the waiter. lock, g, tok and since are written
+// only while the owner holds the slot in filling, so a reader that loads
+// the state word, then the fields, then wins a CMPXCHG on that same word
+// (same generation) has read the fields of that registration. They are
+// atomics all the same: a reader that loses the CMPXCHG may have read them
+// while a later registration wrote them, and must then ignore what it read.
 type slot struct {
+	state atomic.Uint32 // generation<<2 | slotFree, slotFilling, slotAsleep or slotEvicted
+	tok   atomic.Uint32 // the waiter's barrier.Token, as Bits
 	lock  atomic.Pointer[SpinLock]
-	since atomic.Int64 // nanotime when the sleep began; 0 while being filled
-	_     [cacheLine - 16]byte
+	since atomic.Int64                    // nanotime when the sleep began; 0 once the owner leaves
+	g     atomic.Pointer[barrier.Barrier] // the barrier tok counts in
+	_     [cacheLine - 32]byte
+}
+
+// Slot states (the low two bits of slot.state).
+const (
+	slotFree = iota
+	slotFilling
+	slotAsleep
+	slotEvicted
+
+	slotStateMask = 3
+	slotGenOne    = 4
+)
+
+// slotState returns the state bits of a slot's state word.
+func slotState(w uint32) uint32 { return w & slotStateMask }
+
+// withState returns state word w with its state bits set to st.
+func withState(w, st uint32) uint32 { return w&^slotStateMask | st }
+
+// slotRef is a waiter's hold on its slot: the slot and the state word of
+// its registration (state asleep). The zero slotRef is a waiter without
+// a slot.
+type slotRef struct {
+	s    *slot
+	word uint32
 }
 
 var (
 	registry   [nSlots]slot
-	sleepers   atomic.Int32 // registered slots, to let the monitor sleep when 0
+	sleepers   atomic.Int32 // slots not free, to let the monitor sleep when 0
 	monitorOn  sync.Once
 	monitorRun = make(chan struct{}, 1)
+
+	// untrackedAsleep counts the waiters that sleep, or are about to,
+	// without a slot (the registry was full). A switch evicts nobody
+	// while it is not zero (evict.go says why).
+	untrackedAsleep atomic.Int32
 )
 
-// register records that a waiter is about to sleep on l, and returns its
-// slot (nil when the registry is full: that waiter is not watched, and
-// stats.untracked says so).
-func register(l *SpinLock) *slot {
+// register records that a waiter counted with tok in g is about to sleep on
+// l, and returns its hold on a slot. When the registry is full it returns
+// the zero slotRef and counts the waiter in untrackedAsleep instead: that
+// waiter is not watched by the backstop, nor evicted by a switch, and
+// stats.untracked says so. Either way its last write is a locked
+// instruction, ordered before the caller's load of the gate.
+func register(l *SpinLock, g *barrier.Barrier, tok barrier.Token) slotRef {
 	start := rand.Uint32()
 	for i := range uint32(nSlots) {
 		s := &registry[(start+i)&(nSlots-1)]
-		if s.lock.Load() == nil && s.lock.CompareAndSwap(nil, l) {
-			s.since.Store(nanotime())
-			if sleepers.Add(1) == 1 {
-				monitorOn.Do(func() { go monitor() })
-				select {
-				case monitorRun <- struct{}{}:
-				default:
-				}
-			}
-			return s
+		w := s.state.Load()
+		if slotState(w) != slotFree {
+			continue
 		}
+		filling := withState(w+slotGenOne, slotFilling)
+		if !s.state.CompareAndSwap(w, filling) {
+			continue
+		}
+		s.lock.Store(l)
+		s.g.Store(g)
+		s.tok.Store(tok.Bits())
+		s.since.Store(nanotime())
+		asleep := withState(filling, slotAsleep)
+		s.state.Store(asleep) // XCHG
+		if sleepers.Add(1) == 1 {
+			monitorOn.Do(func() { go monitor() })
+			select {
+			case monitorRun <- struct{}{}:
+			default:
+			}
+		}
+		return slotRef{s, asleep}
 	}
 	stats.untracked.Add(1)
-	return nil
+	untrackedAsleep.Add(1)
+	return slotRef{}
 }
 
-func unregister(s *slot) {
+// unregister gives up the slot register returned, and reports whether the
+// waiter left on its own (true) or a switch had evicted it (false): the
+// switch then took it out of the barrier's count and its bucket and
+// withdrew its handoff request (evict.go), and the waiter must write
+// nothing more as a paravirt waiter. Only the waiter that registered calls
+// it, once.
+func unregister(r slotRef) bool {
+	s := r.s
 	if s == nil {
-		return
+		untrackedAsleep.Add(-1)
+		return true
 	}
 	s.since.Store(0)
-	s.lock.Store(nil)
+	left := s.state.CompareAndSwap(r.word, withState(r.word, slotFree))
+	if !left {
+		// Evicted (nothing else moves this generation's word): the
+		// switcher is done with the slot.
+		s.state.Store(withState(r.word, slotFree))
+		evictedOut.Add(-1)
+	}
 	sleepers.Add(-1)
+	return left || fault.Active(fault.NoEvictCheck)
 }
 
 // wakeSleepers hands every registered sleeper a token, as a release's kick
 // would (kickBegin, acked by the waiter), and returns how many it woke. A
-// switch calls it once its gate is closed: each woken paravirt waiter then
+// switch calls it once its gate is closed, instead of evicting them, when
+// some sleeper has no slot (evict.go): each woken paravirt waiter then
 // sees the closed gate before it would sleep again and backs out
 // (lockSlowParavirt). A waiter that registers after this scan sees the
 // closed gate itself. A token given to a waiter that left without sleeping
@@ -102,10 +194,11 @@ func wakeSleepers() int {
 	}
 	n := 0
 	for i := range registry {
-		l := registry[i].lock.Load()
-		if l == nil {
+		s := &registry[i]
+		if slotState(s.state.Load()) != slotAsleep {
 			continue
 		}
+		l := s.lock.Load()
 		bucketOf(l).kickBegin()
 		semrelease(&l.sema, false, 0)
 		n++
@@ -161,10 +254,11 @@ func scan(slots []slot, seen *kickHistory, now int64) int {
 	rescued := 0
 	for i := range slots {
 		s := &slots[i]
-		l := s.lock.Load()
-		if l == nil {
-			continue
+		w := s.state.Load()
+		if slotState(w) != slotAsleep {
+			continue // free, being filled, or evicted (a switch owes it a token)
 		}
+		l := s.lock.Load()
 		since := s.since.Load()
 		if since == 0 || now-since < int64(rescueAfter) {
 			continue
@@ -175,7 +269,7 @@ func scan(slots []slot, seen *kickHistory, now int64) int {
 		if seen.inFlight(bi, k1, now) ||
 			atomic.LoadUint32(&l.key)&locked != 0 || // free or reserved: nobody will release it
 			atomic.LoadUint32(&l.sema) != 0 ||
-			s.lock.Load() != l || s.since.Load() != since ||
+			s.state.Load() != w || s.lock.Load() != l || s.since.Load() != since ||
 			b.kicks.Load() != k1 {
 			continue
 		}

@@ -118,8 +118,9 @@
 // code is the mode. The binary is built with the paravirt variants; at
 // start, if the chosen mode is native, the sites are rewritten once.
 //
-// A switch closes a gate, wakes the paravirt waiters that sleep (they see
-// the closed gate and back out), waits until no paravirt waiter that has
+// A switch closes a gate, to native evicts the paravirt waiters that sleep
+// (takes them out of its count itself; they wake once it commits and re-run
+// the lock as native waiters; evict.go), waits until no paravirt waiter that has
 // marked a lock word is left (native waiters only ever write 0 -> 1 and are
 // never waited for; package internal/barrier explains why that is enough),
 // rewrites both sites in one short window, publishes the mode and opens the

@@ -4,6 +4,7 @@ package pvlock
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -30,6 +31,12 @@ import (
 //	TestSwitchWaitsForParkedWaiter nowake          paravirt -> native   (switch_test.go)
 //	TestParkChecksGate             noparkcheck     paravirt -> native
 //	TestBackOutClearsReservation   nohandoffclear  paravirt -> native
+//	TestSwitchWaitsForParkedWaiter noevictcheck    paravirt -> native   (switch_test.go)
+//	TestSwitchWaitsForParkedWaiter noevictwake     paravirt -> native   (switch_test.go)
+//	TestEvictionClearsReservation  noevictclear    paravirt -> native
+//	TestAbortRestoresEvicted       noevictrestore  paravirt -> native, given up
+//	TestEvictedWaiterKeepsItsToken noevictwait     native -> paravirt, just after
+//	TestAbortKicksRestored         norestorekick   paravirt -> native, given up
 
 func waitChan(t *testing.T, what string, ch <-chan struct{}) {
 	t.Helper()
@@ -238,4 +245,187 @@ func TestHandlerWaitAcrossSwitch(t *testing.T) {
 			ReadStats().Rescues-before.Rescues)
 	}
 	l.Unlock()
+}
+
+// TestEvictionClearsReservation: a starving waiter asked for a handoff (7),
+// the holder's paravirt release reserved the word for it (4) and handed it
+// a token, and a switch to native evicts it before it runs (it is stopped
+// just after its wake, still registered as asleep). The switch must
+// withdraw the request for it, freeing the word: the evicted waiter
+// re-runs the site as a native waiter, and nobody can take a reserved
+// word. Without that (fault noevictclear) the word stays reserved and the
+// waiter spins on it for ever.
+func TestEvictionClearsReservation(t *testing.T) {
+	inMode(t, Paravirt)
+	defer SetDrainBound(mustSetBound(t, 5*time.Second))
+	var l SpinLock
+	l.Lock()
+	before := ReadStats()
+	got := make(chan struct{})
+	go func() { l.Lock(); l.Unlock(); close(got) }()
+	waitFor(t, "the waiter to park", func() bool { return word(&l) == lockedParked && sleepers.Load() == 1 })
+	time.Sleep(2 * starveAfter) // it is starving from now on
+	hit, release := barrier.ArmStall(barrier.StallBeforePark)
+	defer barrier.DisarmStall()
+	// Wake it as a kick would, with the lock still held: it swaps in the
+	// handoff request and goes back to sleep.
+	bucketOf(&l).kickBegin()
+	semrelease(&l.sema, false, 0)
+	waitChan(t, "the woken waiter to stall before it parks again", hit)
+	if w := word(&l); w != lockedHandoff {
+		t.Fatalf("word %d after a starving waiter's swap, want %d", w, lockedHandoff)
+	}
+	release()
+	waitFor(t, "the waiter to park again", func() bool { return ReadStats().Sub(before).Parks == 2 && sleepers.Load() == 1 })
+	hit, release = barrier.ArmStall(barrier.StallAfterWake)
+	l.Unlock() // reserves the word and hands the waiter the token
+	waitChan(t, "the waiter to stall after its wake", hit)
+	if w := word(&l); w != reserved {
+		t.Fatalf("word %d after the release of a handoff request, want reserved (%d)", w, reserved)
+	}
+	if err := Switch(context.Background(), Native); err != nil {
+		t.Fatalf("Switch: %v", err)
+	}
+	if n := ReadStats().Sub(before).SwitchEvictions; n != 1 {
+		t.Fatalf("the switch evicted %d sleepers, want the woken, stopped waiter", n)
+	}
+	release() // it finds itself evicted and re-runs the site: native
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		w := word(&l)
+		atomic.StoreUint32(&l.key, free) // let the stuck waiter go
+		t.Fatalf("the evicted waiter never got the lock: the word stayed %d", w)
+	}
+	noRescues(t, before)
+}
+
+// TestAbortRestoresEvicted: a switch to native evicts a parked waiter, then
+// gives up (another counted op does not drain). The waiter must be put
+// back as an ordinary paravirt sleeper, counted again, so that the
+// holder's paravirt release kicks it. Without the restore (fault
+// noevictrestore) it stays evicted and uncounted: the release sees nobody
+// to kick, the backstop does not watch evicted slots, and it sleeps for
+// ever.
+func TestAbortRestoresEvicted(t *testing.T) {
+	inMode(t, Paravirt)
+	defer SetDrainBound(mustSetBound(t, 50*time.Millisecond))
+	var l, other SpinLock
+	l.Lock()
+	other.Lock()
+	before := ReadStats()
+	got := make(chan struct{})
+	go func() { l.Lock(); l.Unlock(); close(got) }()
+	waitFor(t, "the waiter to park", func() bool { return word(&l) == lockedParked && sleepers.Load() == 1 })
+	// A waiter on another lock, counted and stopped before its gate
+	// check: the drain cannot finish while it is there.
+	hit, release := barrier.ArmStall(barrier.StallBeforeCheck)
+	defer barrier.DisarmStall()
+	otherGot := make(chan struct{})
+	go func() { other.Lock(); other.Unlock(); close(otherGot) }()
+	waitChan(t, "the second waiter to stall between count and check", hit)
+	err := Switch(context.Background(), Native)
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("Switch with an op that cannot drain: %v, want ErrBusy", err)
+	}
+	if n := ReadStats().Sub(before).SwitchEvictions; n != 1 {
+		t.Fatalf("the switch evicted %d sleepers, want the parked waiter", n)
+	}
+	release()
+	other.Unlock()
+	waitChan(t, "the second waiter to get its lock", otherGot)
+	time.Sleep(20 * time.Millisecond) // let an un-restored waiter be missed
+	l.Unlock()                        // paravirt: must kick the restored waiter
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the evicted waiter of a switch that gave up never got the lock: %s", stateReport())
+	}
+	noRescues(t, before)
+	if a := sw.b.Active(); a != 0 {
+		t.Fatalf("barrier count %d with every waiter gone", a)
+	}
+}
+
+// TestEvictedWaiterKeepsItsToken: a switch to native evicts a parked
+// waiter and pays it a token on the lock's semaphore, which goes to
+// whoever takes it first. A switch back to paravirt right away must wait
+// until the evicted waiter has taken it: otherwise a paravirt waiter that
+// parks on the same lock in the new epoch can take the token, and the
+// evicted waiter, counted nowhere and not watched by the backstop, sleeps
+// for ever (fault noevictwait). One P, so that the evicted waiter, readied
+// by the first switch, runs only when the test goroutine blocks: after the
+// second switch without the wait, and after the thief is started, which
+// runs first.
+func TestEvictedWaiterKeepsItsToken(t *testing.T) {
+	inMode(t, Paravirt)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	defer SetDrainBound(mustSetBound(t, time.Second))
+	before := ReadStats()
+	const rounds = 20
+	for i := range rounds {
+		var l SpinLock
+		l.Lock()
+		got := make(chan struct{}, 2)
+		go func() { l.Lock(); l.Unlock(); got <- struct{}{} }()
+		waitFor(t, "the waiter to park", func() bool { return word(&l) == lockedParked && sleepers.Load() == 1 })
+		if err := Switch(context.Background(), Native); err != nil {
+			t.Fatal(err)
+		}
+		if err := Switch(context.Background(), Paravirt); err != nil {
+			t.Fatal(err)
+		}
+		go func() { l.Lock(); l.Unlock(); got <- struct{}{} }() // the would-be thief
+		time.Sleep(time.Millisecond)
+		l.Unlock()
+		for range 2 {
+			select {
+			case <-got:
+			case <-time.After(5 * time.Second):
+				atomic.StoreUint32(&l.key, free)
+				t.Fatalf("round %d: a waiter never got the lock: %s", i, stateReport())
+			}
+		}
+		waitFor(t, "the waiters to leave the registry", func() bool { return sleepers.Load() == 0 })
+	}
+	noRescues(t, before)
+}
+
+// TestAbortKicksRestored: a switch to native evicts a parked waiter; while
+// it drains (another counted op keeps it from finishing), the holder's
+// release, still paravirt, finds the word marked but nobody counted in
+// the bucket, clears the mark and kicks nobody. The switch then gives up
+// and puts the waiter back: it must kick it too, or the waiter sleeps on
+// a free word with no release to come, until the backstop rescues it
+// (fault norestorekick).
+func TestAbortKicksRestored(t *testing.T) {
+	inMode(t, Paravirt)
+	defer SetDrainBound(mustSetBound(t, 300*time.Millisecond))
+	var l, other SpinLock
+	l.Lock()
+	other.Lock()
+	before := ReadStats()
+	got := make(chan struct{})
+	go func() { l.Lock(); l.Unlock(); close(got) }()
+	waitFor(t, "the waiter to park", func() bool { return word(&l) == lockedParked && sleepers.Load() == 1 })
+	hit, release := barrier.ArmStall(barrier.StallBeforeCheck)
+	defer barrier.DisarmStall()
+	otherGot := make(chan struct{})
+	go func() { other.Lock(); other.Unlock(); close(otherGot) }()
+	waitChan(t, "the second waiter to stall between count and check", hit)
+	switched := make(chan error, 1)
+	go func() { switched <- Switch(context.Background(), Native) }()
+	waitFor(t, "the switch to evict the parked waiter", func() bool { return ReadStats().Sub(before).SwitchEvictions == 1 })
+	l.Unlock() // paravirt, gate closed: 3 -> 0, and nobody counted to kick
+	if w := word(&l); w != free {
+		t.Fatalf("word %d after the release, want free", w)
+	}
+	if err := <-switched; !errors.Is(err, ErrBusy) {
+		t.Fatalf("Switch with an op that cannot drain: %v, want ErrBusy", err)
+	}
+	release()
+	other.Unlock()
+	waitChan(t, "the second waiter to get its lock", otherGot)
+	waitChan(t, "the restored waiter to get the lock", got)
+	noRescues(t, before)
 }

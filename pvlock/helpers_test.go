@@ -3,8 +3,10 @@ package pvlock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -94,4 +96,40 @@ func noRescues(t *testing.T, before Stats) {
 	if r := ReadStats().Sub(before).Rescues; r != 0 {
 		t.Fatalf("%d rescues: a wakeup was lost", r)
 	}
+}
+
+// stateReport describes the switch and the sleepers, for a test that has
+// found a hang: the mode, the gate, the barrier's count, and each lock
+// with a registered sleeper (its word and semaphore, and how many of its
+// slots are asleep or evicted).
+func stateReport() string {
+	type lockState struct{ asleep, evicted, filling int }
+	locks := map[*SpinLock]*lockState{}
+	for i := range registry {
+		s := &registry[i]
+		st := s.state.Load()
+		if st == slotFree {
+			continue
+		}
+		l := s.lock.Load()
+		if locks[l] == nil {
+			locks[l] = &lockState{}
+		}
+		switch st {
+		case slotAsleep:
+			locks[l].asleep++
+		case slotEvicted:
+			locks[l].evicted++
+		case slotFilling:
+			locks[l].filling++
+		}
+	}
+	r := fmt.Sprintf("mode %v, gate open %v, barrier count %d, at the gate %d, sleepers %d, untracked asleep %d\n",
+		CurrentMode(), sw.b.IsOpen(), sw.b.Active(), sw.b.Waiting(), sleepers.Load(), untrackedAsleep.Load())
+	for l, s := range locks {
+		b := bucketOf(l)
+		r += fmt.Sprintf("lock %p: word %d sema %d; slots asleep %d evicted %d filling %d; bucket waiters %d kicks in flight %d\n",
+			l, atomic.LoadUint32(&l.key), atomic.LoadUint32(&l.sema), s.asleep, s.evicted, s.filling, b.waiters.Load(), kicksInFlight(b.kicks.Load()))
+	}
+	return r
 }

@@ -146,6 +146,7 @@ func TestScanConditions(t *testing.T) {
 	s.lock.Store(l)
 	old := nanotime() - int64(time.Second)
 	s.since.Store(old)
+	s.state.Store(slotAsleep)
 	bi := bucketIndex(l)
 	b := &buckets[bi]
 	before := ReadStats()
@@ -172,6 +173,11 @@ func TestScanConditions(t *testing.T) {
 		t.Fatalf("rescued %d a waiter that slept less than %v", n, rescueAfter)
 	}
 	s.since.Store(old)
+	s.state.Store(slotEvicted)
+	if n := rescue(); n != 0 {
+		t.Fatalf("rescued %d an evicted waiter (a switch owes it a token)", n)
+	}
+	s.state.Store(slotAsleep)
 	if n := rescue(); n != 1 {
 		t.Fatalf("scan rescued %d, want 1 (all conditions hold)", n)
 	}

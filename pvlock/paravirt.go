@@ -19,7 +19,9 @@ import (
 //	mark:   count this waiter in its bucket, then CMPXCHG 1 -> 3 (or take
 //	        a free word with 0 -> 1 and stop)
 //	park:   register as a sleeper, check the gate once more, sleep on sema
-//	        until a release that saw 3 kicks (or a switch wakes it)
+//	        until a release that saw 3 kicks (or a switch wakes it); a
+//	        switch may evict it meanwhile (take it out of the count:
+//	        evict.go), after which it writes nothing and re-runs the site
 //	retry:  spin again, then XCHG 3 (7 once it has waited starveAfter):
 //	        old value 0 or reserved means acquired; else park
 //	back out: a switch is draining (the gate is closed when it is about to
@@ -41,13 +43,13 @@ import (
 //
 // A switch to native needs every waiter that marked or sleeps to leave
 // (after the switch a native release would clear its mark without a kick):
-// hence the count from the mark on, the switcher's wake of every
-// registered sleeper once the gate is closed (wakeSleepers), and the gate
-// check after registering, which catches a waiter that registers after
-// that wake went by. Register is a locked CMPXCHG and the gate is closed
-// with XCHG, so either the switcher's scan sees the registration or the
-// waiter sees the closed gate (the store-buffer argument of package
-// barrier).
+// hence the count from the mark on, the switcher's eviction of every
+// registered sleeper once the gate is closed (evictSleepers, which un-counts
+// it on its behalf), and the gate check after registering, which catches a
+// waiter that registers after that scan went by. Register ends with an XCHG
+// and the gate is closed with XCHG, so either the switcher's scan sees the
+// registration or the waiter sees the closed gate (the store-buffer
+// argument of package barrier).
 //
 // The bucket count is taken before the mark, so a release that sees 3 and
 // then reads the count cannot miss this waiter (see unlockSlowParavirt).
@@ -97,12 +99,23 @@ func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 
 	lifo := false
 	for {
-		if !l.park(g, lifo) {
+		switch r := l.park(g, tok, lifo); r {
+		case parkGate:
 			// Did not sleep: a switch is draining. Leave; a lock that
 			// becomes free is still taken at the gate.
 			l.clearHandoff()
 			b.waiters.Add(-1)
 			g.Exit(tok)
+			return g.Wait(gateRetry, l.tryAcquire)
+		case parkEvicted, parkEvictedAwake:
+			// A switch to native took this waiter out of the count, its
+			// bucket and its handoff request (evict.go): it is no longer a
+			// paravirt waiter and must not write as one. Ack the kick that
+			// woke it, if it slept, and wait at the gate (if it is still
+			// closed), then re-run the site.
+			if r == parkEvicted {
+				b.ackKick()
+			}
 			return g.Wait(gateRetry, l.tryAcquire)
 		}
 		lifo = true // a woken waiter that sleeps again keeps its place in front
@@ -161,22 +174,37 @@ func (l *SpinLock) clearHandoff() {
 	}
 }
 
-// park sleeps on l.sema until a kick (or a rescue, or a switch's wake)
-// hands it a token, and reports true; the waiter is in the backstop's
+// What park did.
+const (
+	parkWoken        = iota // slept, and a kick (or a rescue) woke it
+	parkGate                // did not sleep: the gate was closed
+	parkEvicted             // a switch evicted it (evict.go) while it slept; a token woke it
+	parkEvictedAwake        // a switch evicted it before its gate check; it did not sleep
+)
+
+// park sleeps on l.sema until a kick (or a rescue, or a switch's token)
+// hands it one; the waiter, counted in g with tok, is in the backstop's
 // registry while it sleeps. If the gate is closed once the waiter is
-// registered, it does not sleep and reports false: a switch is draining,
-// and its wake of the registered sleepers may already have gone by.
-func (l *SpinLock) park(g *barrier.Barrier, lifo bool) bool {
+// registered, it does not sleep (parkGate): a switch is draining, and its
+// scan of the registered sleepers may already have gone by. A waiter a
+// switch evicted reports parkEvicted, or parkEvictedAwake if the eviction
+// came before its gate check (it then never sleeps).
+func (l *SpinLock) park(g *barrier.Barrier, tok barrier.Token, lifo bool) int {
 	barrier.Stall(barrier.StallBeforePark)
-	slot := register(l) // a locked CMPXCHG: ordered before the gate load
+	slot := register(l, g, tok) // ends with a locked instruction: ordered before the gate load
 	if !g.IsOpen() && !fault.Active(fault.NoParkCheck) {
-		unregister(slot)
-		return false
+		if unregister(slot) {
+			return parkGate
+		}
+		return parkEvictedAwake
 	}
 	stats.parks.Add(1)
 	semacquire(&l.sema, lifo, 0)
-	unregister(slot)
-	return true
+	barrier.Stall(barrier.StallAfterWake)
+	if unregister(slot) {
+		return parkWoken
+	}
+	return parkEvicted
 }
 
 // unlockParavirt is the paravirt release: CMPXCHG 1 -> 0, and the slow path

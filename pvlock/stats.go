@@ -24,13 +24,19 @@ type Stats struct {
 	// its release reserved for it, because a waiter had waited 1 ms or
 	// more (bounded waiting).
 	Handoffs int64
-	// SwitchWakes counts paravirt sleepers that a switch woke so that
-	// they back out of the old variant instead of holding up its drain.
+	// SwitchWakes counts paravirt sleepers a switch woke: those it
+	// evicted (SwitchEvictions), once its gate opened, and, while some
+	// sleeper was Untracked, every registered one, to back out of the old
+	// variant themselves.
 	SwitchWakes int64
+	// SwitchEvictions counts paravirt sleepers a switch took out of the
+	// old variant itself, without waiting for them to run: its drain does
+	// not wait for them, and it wakes them after it opens the gate.
+	SwitchEvictions int64
 }
 
 var stats struct {
-	slow, parks, kicks, rescues, untracked, switchWakes, handoffs shard.Counter
+	slow, parks, kicks, rescues, untracked, switchWakes, switchEvictions, handoffs shard.Counter
 }
 
 // ReadStats returns the current cumulative counts. The counters are read one
@@ -45,6 +51,8 @@ func ReadStats() Stats {
 		Untracked:    stats.untracked.Sum(),
 		SwitchWakes:  stats.switchWakes.Sum(),
 		Handoffs:     stats.handoffs.Sum(),
+
+		SwitchEvictions: stats.switchEvictions.Sum(),
 	}
 }
 
@@ -59,5 +67,7 @@ func (s Stats) Sub(earlier Stats) Stats {
 		Untracked:    s.Untracked - earlier.Untracked,
 		SwitchWakes:  s.SwitchWakes - earlier.SwitchWakes,
 		Handoffs:     s.Handoffs - earlier.Handoffs,
+
+		SwitchEvictions: s.SwitchEvictions - earlier.SwitchEvictions,
 	}
 }

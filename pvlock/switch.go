@@ -75,10 +75,12 @@ func SetDrainBound(d time.Duration) (time.Duration, error) {
 //
 //  1. close the gate: slow-path waiters that reach it wait there, asleep
 //     (they still take a lock that becomes free);
-//  2. drain: wake the paravirt waiters that sleep, which see the closed
-//     gate and back out, then wait, sleeping, until no waiter that has
-//     marked a lock word or sleeps is left (native waiters only ever write
-//     0 -> 1 and are never waited for); at most the drain bound
+//  2. drain: to native, take the paravirt waiters that sleep out of the
+//     count without waiting for them to run (they are evicted: woken once
+//     the switch commits, they re-run the lock as native waiters; put back
+//     as sleepers if it gives up), then wait, sleeping, until no paravirt
+//     waiter that has marked a lock word is left running (native waiters
+//     only ever write 0 -> 1 and are never waited for); at most the drain bound
 //     (SetDrainBound) or until ctx ends. Meanwhile the switcher runs the
 //     commit's checks (a tracer, a thread blocking SIGTRAP, the sites'
 //     bytes; their time does not count against the bound, and a refusal
@@ -90,7 +92,9 @@ func SetDrainBound(d time.Duration) (time.Duration, error) {
 //
 // If the drain does not finish within its bound, or ctx ends first, Switch
 // opens the gate, writes nothing and returns an error matching ErrBusy;
-// the process keeps running in the old mode. The bound is strict: a drain
+// the process keeps running in the old mode. A switch to paravirt also
+// waits, within the same bound, until the waiters the last switch to
+// native evicted have woken (normally done long before). The bound is strict: a drain
 // seen complete only after it (the switcher ran late) gives up too. A ctx
 // that is already done when Switch is called returns its error and changes
 // nothing. Concurrent calls are serialized, and a call waiting for another
@@ -131,9 +135,17 @@ func Switch(ctx context.Context, to Mode) error {
 	if to == from {
 		return nil
 	}
+	if to == Paravirt {
+		// No paravirt sleeper may come while a waiter evicted by the last
+		// switch to native has its token still to take (evict.go).
+		if err := awaitEvicted(ctx, start.Add(time.Duration(sw.drainBound.Load()))); err != nil {
+			sw.aborts.Add(1)
+			return fmt.Errorf("%w: switch %v -> %v: %w", ErrBusy, from, to, err)
+		}
+	}
 	sw.b.Close()
 	// The commit's checks (tracer, signal masks, site bytes) run while
-	// the woken sleepers back out, not after the drain; their time is not
+	// the counted waiters leave, not after the drain; their time is not
 	// the drain's (DrainOverlap), and a refusal ends the drain at once.
 	dctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -145,17 +157,28 @@ func Switch(ctx context.Context, to Mode) error {
 			stop()
 		}
 	}
-	if err := sw.b.DrainOverlap(dctx, time.Duration(sw.drainBound.Load()), func() { wakeSleepers() }, prepare); err != nil {
+	// Sleepers a drain to native evicts get their token if the switch
+	// commits, and are put back if it does not, before the gate opens
+	// (evict.go).
+	open := func(m Mode) {
+		settleEvicted(&sw.b, m)
+		sw.b.Open(uint32(m))
+	}
+	kick := func() { wakeSleepers() }
+	if to == Native {
+		kick = func() { evictSleepers(&sw.b) }
+	}
+	if err := sw.b.DrainOverlap(dctx, time.Duration(sw.drainBound.Load()), kick, prepare); err != nil {
 		if prepared {
 			pend.cancel()
 			if rerr := pend.refused(); rerr != nil {
-				sw.b.Open(uint32(from)) // nothing was written
+				open(from) // nothing was written
 				sw.failures.Add(1)
 				_, rerr = pend.commit() // the refusal, worded as commit words it
 				return rerr
 			}
 		}
-		sw.b.Open(uint32(from)) // abort: nothing was written
+		open(from) // abort: nothing was written
 		sw.aborts.Add(1)
 		return fmt.Errorf("%w: switch %v -> %v: %w", ErrBusy, from, to, err)
 	}
@@ -163,7 +186,7 @@ func Switch(ctx context.Context, to Mode) error {
 		prepare()
 	}
 	now, err := pend.commit()
-	sw.b.Open(uint32(now))
+	open(now)
 	if err != nil {
 		sw.failures.Add(1)
 		return err

@@ -87,13 +87,18 @@ func TestSwitchLockTakenUnderOtherVariant(t *testing.T) {
 }
 
 // TestSwitchWaitsForParkedWaiter: a switch to native while a paravirt
-// waiter is parked does not commit while it sleeps: the switch wakes it, it
-// backs out at the closed gate, and only then does the switch commit, while
-// the lock is still held. After the holder's native release the waiter gets
-// the lock, with no rescue. (With the fault nodrain the switch commits with
-// the waiter asleep, the native release loses its wakeup, and this test
-// fails; with nowake the switch waits for the waiter until its bound and
-// gives up, and this test fails.)
+// waiter is parked does not commit while that waiter counts: once the gate
+// is closed the switch evicts it (takes it out of the count on its behalf,
+// evict.go), commits while the lock is still held, and pays it a token.
+// The waiter wakes, finds itself evicted and re-runs the site as a native
+// waiter; after the holder's native release it gets the lock, with no
+// rescue and nothing left in the count. With the fault nodrain the switch
+// commits with the waiter counted and asleep, and the native release loses
+// its wakeup; with nowake nobody evicts it, and the switch waits until its
+// bound and gives up; with noevictwake it is never paid its token and
+// sleeps for ever; with noevictcheck it takes the token for a kick, goes
+// on as a paravirt waiter under native, and its mark is lost. Each fails
+// this test.
 func TestSwitchWaitsForParkedWaiter(t *testing.T) {
 	inMode(t, Paravirt)
 	defer SetDrainBound(mustSetBound(t, time.Second))
@@ -109,12 +114,7 @@ func TestSwitchWaitsForParkedWaiter(t *testing.T) {
 	if err := Switch(context.Background(), Native); err != nil {
 		t.Fatalf("Switch to native with a parked paravirt waiter: %v", err)
 	}
-	if w := ReadStats().Sub(before).SwitchWakes; w < 1 {
-		t.Fatalf("the switch woke %d sleepers, want the parked waiter", w)
-	}
-	if sleepers.Load() != 0 {
-		t.Fatalf("%d waiters still asleep after the switch to native", sleepers.Load())
-	}
+	waitFor(t, "the evicted waiter to wake and leave the registry", func() bool { return sleepers.Load() == 0 })
 	select {
 	case <-got:
 		t.Fatal("the waiter got the lock while it was held")
@@ -128,6 +128,12 @@ func TestSwitchWaitsForParkedWaiter(t *testing.T) {
 	}
 	l.Unlock()
 	noRescues(t, before)
+	if a := sw.b.Active(); a != 0 {
+		t.Fatalf("barrier count %d with the waiter gone", a)
+	}
+	if d := ReadStats().Sub(before); d.SwitchEvictions != 1 || d.SwitchWakes != 1 {
+		t.Fatalf("the switch evicted %d sleepers and woke %d, want the parked waiter both times", d.SwitchEvictions, d.SwitchWakes)
+	}
 }
 
 // TestNativeWaitersNotCounted: native waiters only ever write 0 -> 1, so no

@@ -152,7 +152,7 @@ func torture(t *testing.T, cfg tortureConfig) int64 {
 			} else if time.Since(lastChange) > 10*time.Second {
 				buf := make([]byte, 1<<22)
 				buf = buf[:runtime.Stack(buf, true)]
-				fmt.Fprintf(os.Stderr, "torture: no critical section completed for 10 s; all goroutines:\n%s\n", buf)
+				fmt.Fprintf(os.Stderr, "torture: no critical section completed for 10 s\n%sall goroutines:\n%s\n", stateReport(), buf)
 				panic("torture: hang")
 			}
 		}

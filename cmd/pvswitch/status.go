@@ -54,8 +54,8 @@ func printStatus(w io.Writer, s *control.StatusReply) {
 	}
 	fmt.Fprintf(w, "switches   %d (aborts %d, failures %d), last %v, worst %v, traps %d\n",
 		s.Switches, s.Aborts, s.Failures, time.Duration(s.LastSwitchNS), time.Duration(s.WorstSwitchNS), s.Traps)
-	fmt.Fprintf(w, "slow paths %d, parks %d, kicks %d, rescues %d, untracked %d, handoffs %d, switch wakes %d\n",
-		s.SlowAcquires, s.Parks, s.Kicks, s.Rescues, s.Untracked, s.Handoffs, s.SwitchWakes)
+	fmt.Fprintf(w, "slow paths %d, parks %d, kicks %d, rescues %d, untracked %d, handoffs %d, switch wakes %d, evictions %d\n",
+		s.SlowAcquires, s.Parks, s.Kicks, s.Rescues, s.Untracked, s.Handoffs, s.SwitchWakes, s.Evictions)
 	fmt.Fprintf(w, "hypervisor %v\n", s.Hypervisor)
 	a := "off"
 	switch {

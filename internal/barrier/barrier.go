@@ -22,6 +22,14 @@ const (
 // itself on.
 type Token struct{ shard int }
 
+// Bits returns t as a number, for a caller that must keep a token in an
+// atomic word (pvlock's sleeper registry, read by a switch while its owner
+// may be reusing it). TokenFromBits turns it back.
+func (t Token) Bits() uint32 { return uint32(t.shard) }
+
+// TokenFromBits returns the token whose Bits are v.
+func TokenFromBits(v uint32) Token { return Token{shard: int(v)} }
+
 // ErrBusy is returned (wrapped) by Drain when the count did not reach zero
 // within the bound or before the context ended.
 var ErrBusy = errors.New("barrier: slow-path operations did not drain")
@@ -87,6 +95,14 @@ func (b *Barrier) wakeDrainer() {
 		default:
 		}
 	}
+}
+
+// Recount counts again, on its shard, an op whose Exit someone else made on
+// its behalf while the gate was closed (pvlock's eviction of a sleeper by a
+// switch that then did not commit): the op is counted as if it had never
+// left, and must Exit itself later. The gate must still be closed.
+func (b *Barrier) Recount(t Token) {
+	b.count.AddAt(t.shard, 1)
 }
 
 // State returns the published state.

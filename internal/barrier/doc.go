@@ -24,14 +24,25 @@
 //   - Paravirt -> native: counted paravirt waiters must leave before the
 //     commit. A sleeper would leave only when a release kicks it, and its
 //     lock's holder may itself wait at the closed gate (for another lock),
-//     so the switcher wakes every registered sleeper once the gate is closed
-//     (the kick passed to Drain). A woken waiter, and one about to sleep,
-//     registers as a sleeper and then checks the gate: closed means it backs
-//     out (un-counts, waits at the gate uncounted) instead of sleeping.
-//     Registering is a locked CMPXCHG and the gate is closed with XCHG, so
-//     the switcher's scan sees the registration or the waiter sees the gate
-//     closed (the store-buffer argument below, once more).
-//
+//     so once the gate is closed the switcher takes every registered
+//     sleeper out of the count itself (the kick passed to Drain: pvlock's
+//     eviction). It wins each sleeper's registry slot with a CMPXCHG (the
+//     sleeper's own leaving is the other CMPXCHG on it: one side un-counts
+//     it), withdraws its handoff request and un-counts it on the shard it
+//     counted on (Exit with its token). An evicted waiter writes nothing
+//     more as a paravirt waiter: when it wakes it sees its slot evicted,
+//     waits at the gate and re-runs the site. If the switch commits, each
+//     evicted waiter is paid a token to wake it; if it gives up, each is
+//     counted again (Recount) and put back as a sleeper, and its lock is
+//     kicked. A waiter about to sleep registers and then checks the gate:
+//     closed means it backs out (un-counts, waits at the gate uncounted)
+//     instead of sleeping. Registering ends with a locked instruction and
+//     the gate is closed with XCHG, so the switcher's scan sees the
+//     registration or the waiter sees the gate closed (the store-buffer
+//     argument below, once more). So only the waiters that are running
+//     (spinning, marking, about to sleep) are waited for, and each of them
+//     leaves within its next few instructions.
+
 // # The protocol
 //
 // A slow-path operation (the op) and the switcher meet on three words: a
@@ -40,7 +51,7 @@
 //	op (Enter ... Exit)                        switcher (Switch)
 //	-------------------                        -----------------
 //	1 count++ on my P's shard, keep the index  1 CLOSE:  gate = closed (XCHG)
-//	2 gate open and state == mine?             2 WAKE:   the kick: wake the sleepers
+//	2 gate open and state == mine?             2 KICK:   evict the sleepers (to native)
 //	    no: count-- on that shard, WAIT at      3 DRAIN:  wait until every shard is 0,
 //	        the gate uncounted, then re-run        sleeping with backoff, unpinned;
 //	        the site from the top (the site        past the bound or ctx: ABORT
@@ -82,11 +93,12 @@
 //     Decrementing the current P's shard instead would leave one shard at +1
 //     and another at -1: a sum could show zero while an op runs, and a
 //     per-shard check would never drain.
-//   - The wake and the back-out. An op held at the gate may hold another
-//     lock that a counted op sleeps on, so DRAIN would last as long as that
-//     lock is held. WAKE and the gate check before sleeping make every
-//     counted op leave without any release: the drain finishes in the time
-//     it takes the woken ops to run once.
+//   - The eviction and the back-out. An op held at the gate may hold
+//     another lock that a counted op sleeps on, so DRAIN would last as long
+//     as that lock is held. KICK and the gate check before sleeping make
+//     every counted op leave without any release, and the sleepers without
+//     even running: the drain finishes in the time the running ops take to
+//     reach their next gate check.
 //   - The bound. A counted op that WAKE cannot reach (a sleeper the lock's
 //     bounded registry could not hold) can still stall DRAIN. DRAIN
 //     therefore gives up after a bound (or the caller's context) and ABORTs:
@@ -108,15 +120,22 @@
 //
 // model/barrier.pml is this protocol in Promela together with the lock
 // protocol it serves (the word's marks, the sleepers, the kick, the handoff
-// to a starving waiter, the wake and the back-out), with these phase names; model/check.sh (run by CI) has spin
-// search its whole state space with two ops and a switcher: mutual
-// exclusion, no paravirt waiter past its validation while the sites run
-// native, no native release over a mark while a waiter sleeps, no shard
-// below zero, and no deadlock even when holders wait at the closed gate and
-// the drain may not give up. Each protection above, removed by a -D switch
-// (NOVALIDATE, NODRAIN, WRONGSHARD, NOWAKE, NOPARKCHECK; for the handoff,
-// NOHANDOFFCLEAR and NOWITHDRAW), gives a counterexample; the same protections removed at run time (package
-// internal/fault) fail their tests (.ci/faults). (Memory there is
+// to a starving waiter, the eviction, its token or its restore, and the
+// back-out), with these phase names; model/check.sh (run by CI) has spin
+// search its whole state space with two ops and a switcher that may or
+// may not give up: mutual exclusion, no paravirt waiter past its
+// validation while the sites run native, no native release over a mark
+// while a waiter that is not evicted sleeps, no shard below zero, and no
+// deadlock even when holders wait at the closed gate and the drain may not
+// give up. Each protection above, removed by a -D switch (NOVALIDATE,
+// NODRAIN, WRONGSHARD, NOWAKE, NOPARKCHECK; for the handoff, NOHANDOFFCLEAR
+// and NOWITHDRAW; for the eviction, NOEVICTCHECK, NOEVICTWAKE,
+// NOEVICTCLEAR, NOEVICTRESTORE and NORESTOREKICK), gives a counterexample;
+// the same protections removed at run time (package internal/fault) fail
+// their tests (.ci/faults). One is beyond the model's two ops: the wait of
+// a switch to paravirt for the waiters a switch to native evicted (a
+// token is taken by whoever acquires first, and a thief needs a third
+// op); pvlock's TestEvictedWaiterKeepsItsToken checks it. (Memory there is
 // sequentially consistent; the store-buffer case is the litmus test's.)
 //
 // # What it must never do

@@ -16,4 +16,7 @@ const (
 	// it registers as a sleeper and checks the gate once more (pvlock's
 	// paravirt waiter).
 	StallBeforePark
+	// StallAfterWake is in a paravirt waiter that a token woke, before it
+	// leaves its registry slot (and learns whether a switch evicted it).
+	StallAfterWake
 )

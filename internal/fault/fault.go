@@ -35,8 +35,9 @@ const (
 	// NoHandlerWait: the patch window does not wait for trap handlers that
 	// may hold an old descriptor, so one can act after the switch returned.
 	NoHandlerWait
-	// NoWake: barrier.Drain does not kick the sleepers, so a drain waits
-	// for every parked paravirt waiter to be woken by a release.
+	// NoWake: barrier.Drain does not run its kick (pvlock's eviction of
+	// the sleepers), so a drain waits for every parked paravirt waiter to
+	// be woken by a release.
 	NoWake
 	// NoParkCheck: a paravirt waiter about to sleep does not check the gate
 	// after registering as a sleeper, so it can sleep, counted, after the
@@ -50,6 +51,29 @@ const (
 	// handoff request in the word, so its own release reserves the lock
 	// for a sleeper that may not exist.
 	NoWithdraw
+	// NoEvictCheck: a paravirt waiter that a switch evicted while it slept
+	// carries on as a counted paravirt waiter when it wakes: it marks the
+	// word under the new mode and leaves a count it no longer holds.
+	NoEvictCheck
+	// NoEvictWake: a switch to native that evicted sleepers and committed
+	// never hands them their tokens: they sleep until something else
+	// wakes them.
+	NoEvictWake
+	// NoEvictClear: a switch that evicts a sleeper leaves its handoff
+	// request in the word, so a word reserved for it stays reserved.
+	NoEvictClear
+	// NoEvictWait: a switch to paravirt does not wait for the waiters
+	// evicted by the last switch to native to wake, so a new paravirt
+	// sleeper can take the token owed to one of them.
+	NoEvictWait
+	// NoEvictRestore: a switch to native that did not commit leaves the
+	// waiters it evicted out of every count, though the mode stays
+	// paravirt and it pays them no token.
+	NoEvictRestore
+	// NoRestoreKick: a switch that did not commit puts the waiters it
+	// evicted back without a kick, though a release may have skipped its
+	// kick while they were not counted.
+	NoRestoreKick
 	numFaults
 )
 
@@ -67,6 +91,12 @@ var names = [numFaults]string{
 	NoParkCheck:    "noparkcheck",
 	NoHandoffClear: "nohandoffclear",
 	NoWithdraw:     "nowithdraw",
+	NoEvictCheck:   "noevictcheck",
+	NoEvictWake:    "noevictwake",
+	NoEvictClear:   "noevictclear",
+	NoEvictWait:    "noevictwait",
+	NoEvictRestore: "noevictrestore",
+	NoRestoreKick:  "norestorekick",
 }
 
 // String returns the fault's name, as PVSWITCH_FAULTS spells it.

@@ -90,6 +90,7 @@ type StatusReply struct {
 	Untracked    int64 `json:"untracked"`
 	Handoffs     int64 `json:"handoffs"`
 	SwitchWakes  int64 `json:"switch_wakes"`
+	Evictions    int64 `json:"switch_evictions"`
 
 	// Hypervisor is what the CPUID hints said at start and where the
 	// start mode came from; Auto is the auto policy's state.

@@ -31,6 +31,7 @@ func (s *Server) status() StatusReply {
 		Untracked:     ss.Untracked,
 		Handoffs:      ss.Handoffs,
 		SwitchWakes:   ss.SwitchWakes,
+		Evictions:     ss.SwitchEvictions,
 		Refused:       s.refused.Load(),
 		Hypervisor:    st.Hypervisor,
 		Auto:          st.Auto,

@@ -43,5 +43,6 @@ func Snapshot() any {
 		"untracked_sleeps_total": ss.Untracked,
 		"handoffs_total":         ss.Handoffs,
 		"switch_wakes_total":     ss.SwitchWakes,
+		"switch_evictions_total": ss.SwitchEvictions,
 	}
 }

@@ -79,6 +79,7 @@ func NewCollector() *Collector {
 	add("pvlock_untracked_sleeps_total", "Sleeps the backstop could not watch (registry full).", func(_ pvlock.Status, t pvlock.Stats) float64 { return float64(t.Untracked) })
 	add("pvlock_handoffs_total", "Acquisitions handed to a waiter that had waited 1 ms or more.", func(_ pvlock.Status, t pvlock.Stats) float64 { return float64(t.Handoffs) })
 	add("pvlock_switch_wakes_total", "Paravirt sleepers a switch woke.", func(_ pvlock.Status, t pvlock.Stats) float64 { return float64(t.SwitchWakes) })
+	add("pvlock_switch_evictions_total", "Paravirt sleepers a switch took out of its drain without waiting for them to run.", func(_ pvlock.Status, t pvlock.Stats) float64 { return float64(t.SwitchEvictions) })
 	c.stop = pvlock.ObserveSwitches(func(_ pvlock.Mode, d time.Duration) { c.hist.Observe(d.Seconds()) })
 	return c
 }
