@@ -332,7 +332,9 @@ func TestGatedWaiterTakesFreeLock(t *testing.T) {
 // TestSwitchTorture: many goroutines hammer 4 locks with random, sleeping,
 // yielding and nested holds, GC churn and threads above the CPU count,
 // while another goroutine switches modes as fast as Switch allows, at
-// GOMAXPROCS 2, 8 and 64 (four goroutines per P).
+// GOMAXPROCS 2, 8 and 64 (four goroutines per P); and once more at 8 with
+// a drain bound so short that most switches give up, after evicting
+// sleepers that must then be put back (restoreEvicted).
 func TestSwitchTorture(t *testing.T) {
 	start := CurrentMode()
 	defer mustSwitch(t, start)
@@ -343,8 +345,15 @@ func TestSwitchTorture(t *testing.T) {
 	if race.Enabled {
 		d = min(d, 2*time.Second)
 	}
-	for _, procs := range []int{2, 8, 64} {
-		t.Run(fmt.Sprintf("GOMAXPROCS=%d", procs), func(t *testing.T) {
+	for _, shape := range []struct {
+		procs int
+		bound time.Duration // 0: the default
+	}{{2, 0}, {8, 0}, {64, 0}, {8, 40 * time.Microsecond}} {
+		procs, name := shape.procs, fmt.Sprintf("GOMAXPROCS=%d", shape.procs)
+		if shape.bound != 0 {
+			name += fmt.Sprintf("/bound=%dus", shape.bound.Microseconds())
+		}
+		t.Run(name, func(t *testing.T) {
 			if procs == 64 && race.Enabled {
 				// 256 goroutines under the race detector's tenfold
 				// slowdown leave the switcher a switch or two in the
@@ -353,6 +362,9 @@ func TestSwitchTorture(t *testing.T) {
 				t.Skip("the 64-P shape runs in the normal and test-hook builds, not under -race")
 			}
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			if shape.bound != 0 {
+				defer SetDrainBound(mustSetBound(t, shape.bound))
+			}
 			before, st := ReadStats(), ReadStatus()
 			locks := make([]SpinLock, 4)
 			var lk []sync.Locker
@@ -371,10 +383,15 @@ func TestSwitchTorture(t *testing.T) {
 			// one switch took 0.5-0.8 s in about 1 run in 25, as the
 			// switcher waited for a CPU among 64 Ps' threads.
 			ops := torture(t, tortureConfig{
-				locks:       lk,
-				goroutines:  4 * procs,
-				duration:    d,
-				enough:      func() bool { return switches.Load() >= min },
+				locks:      lk,
+				goroutines: 4 * procs,
+				duration:   d,
+				enough: func() bool {
+					if shape.bound != 0 { // what counts is switches tried, most of which give up
+						return switches.Load()+busy.Load() >= 10*min
+					}
+					return switches.Load() >= min
+				},
 				maxDuration: max(d, 30*time.Second),
 				between: func(stop <-chan struct{}) {
 					for {
@@ -397,11 +414,20 @@ func TestSwitchTorture(t *testing.T) {
 				},
 			})
 			d, st2 := ReadStats().Sub(before), ReadStatus()
-			t.Logf("%d critical sections, %d switches, %d busy; slow=%d parks=%d kicks=%d rescues=%d; last switch %v, worst %v, traps %d",
+			t.Logf("%d critical sections, %d switches, %d busy; slow=%d parks=%d kicks=%d evictions=%d rescues=%d; last switch %v, worst %v, traps %d",
 				ops, switches.Load(), busy.Load(), d.SlowAcquires, d.Parks,
-				d.Kicks, d.Rescues, st2.LastSwitch, st2.WorstSwitch, st2.Traps-st.Traps)
+				d.Kicks, d.SwitchEvictions, d.Rescues, st2.LastSwitch, st2.WorstSwitch, st2.Traps-st.Traps)
 			if r := d.Rescues; r != 0 {
 				t.Fatalf("%d rescues: a wakeup was lost", r)
+			}
+			if a := sw.b.Active(); a != 0 {
+				t.Fatalf("barrier count %d after the torture: %s", a, stateReport())
+			}
+			if shape.bound != 0 {
+				if busy.Load() == 0 || d.SwitchEvictions == 0 {
+					t.Fatalf("%d switches gave up, %d sleepers evicted: the shape did not exercise the restore", busy.Load(), d.SwitchEvictions)
+				}
+				return
 			}
 			if switches.Load() < min {
 				t.Fatalf("%d completed switches, want >= %d", switches.Load(), min)
