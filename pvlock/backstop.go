@@ -169,9 +169,10 @@ func unregister(r slotRef) bool {
 	left := s.state.CompareAndSwap(r.word, withState(r.word, slotFree))
 	if !left {
 		// Evicted (nothing else moves this generation's word): the
-		// switcher is done with the slot.
+		// switcher is done with the slot, and the token it owed this
+		// waiter has been taken (or was never needed: it did not sleep).
+		bucketOf(s.lock.Load()).evicted.Add(-1)
 		s.state.Store(withState(r.word, slotFree))
-		evictedOut.Add(-1)
 	}
 	sleepers.Add(-1)
 	return left || fault.Active(fault.NoEvictCheck)

@@ -1,9 +1,7 @@
 package pvlock
 
 import (
-	"context"
-	"fmt"
-	"sync/atomic"
+	"runtime"
 	"time"
 
 	"github.com/pvswitch/pvswitch/internal/barrier"
@@ -49,15 +47,25 @@ import (
 //	                      says why).
 //
 // Why a token cannot go astray: l.sema is a counting semaphore, and a
-// token goes to whoever acquires first, not to a chosen goroutine. A
-// paravirt sleeper that comes after the token was paid could take it, and
-// the evicted waiter, out of every count and out of the backstop's view,
-// would sleep for ever. Only a paravirt waiter that passed the open gate in
-// paravirt mode ever sleeps on l.sema, so none comes while the gate is
-// closed or the mode is native: the tokens are paid only when the switch
-// committed to native, and a switch back to paravirt first waits until
-// every evicted waiter has woken and freed its slot (evictedOut == 0, in
-// Switch). A switch that did not commit pays no token, it restores.
+// token goes to whoever acquires first, not to a chosen goroutine (a woken
+// goroutine takes its token only when it runs). A paravirt sleeper of l
+// that came while an evicted waiter's token waits could take it, and the
+// evicted waiter, out of every count and out of the backstop's view,
+// would sleep for ever. Only a paravirt waiter that passed the open gate
+// in paravirt mode ever sleeps on l.sema, so none comes while the gate is
+// closed or the mode is native; the tokens are paid only when the switch
+// committed to native (a switch that did not commit pays no token: it
+// restores). What is left is a switch back to paravirt before every
+// evicted waiter has run, which the scheduler may delay for a time slice
+// or more (10 ms and up behind goroutines that spin). The switch does not
+// wait for them; the sleepers do: each bucket counts its evicted waiters
+// that have not woken (bucket.evicted: the switch adds each, the waiter
+// takes itself off in unregister, or the restore does), and a paravirt
+// waiter registers, checks the gate, then checks that count and, while it
+// is not zero, does not sleep: it yields and retries, as a woken waiter
+// would (park: parkDeferred). The count is raised before the gate opens
+// on the native mode, and the paravirt mode's gate opens later still, so
+// a waiter that saw the gate open in paravirt mode sees the count.
 //
 // Two more cases:
 //   - a waiter evicted between register and its gate check finds the gate
@@ -73,14 +81,10 @@ import (
 //
 // The Promela model (internal/barrier/model) checks this, with a broken
 // twin per protection: no eviction check by the woken waiter, no token, no
-// withdrawal of the handoff request, no wait for evicted waiters before a
-// switch to paravirt, no restore after a switch that did not commit, no
-// kick with the restore.
-
-// evictedOut counts slots in state evicted: waiters a committed switch took
-// out and that have not woken yet. A switch to paravirt waits for it to be
-// zero.
-var evictedOut atomic.Int32
+// withdrawal of the handoff request, no restore after a switch that did
+// not commit, no kick with the restore; and by a Go test only (it needs a
+// third goroutine), no deferral of the sleepers while evicted waiters are
+// owed their tokens (TestEvictedWaiterKeepsItsToken).
 
 // evicted is what the switch in progress evicted, one entry per sleeper.
 // Guarded by sw.turn.
@@ -126,11 +130,12 @@ func evictSleepers(g *barrier.Barrier) int {
 		if !s.state.CompareAndSwap(w, ev) {
 			continue // its owner left just now: it is counted, and runs
 		}
-		evictedOut.Add(1)
+		b := bucketOf(l)
+		b.evicted.Add(1)
 		if !fault.Active(fault.NoEvictClear) {
 			l.clearHandoff()
 		}
-		bucketOf(l).waiters.Add(-1)
+		b.waiters.Add(-1)
 		g.Exit(tok)
 		e := &evicted.e[evicted.n]
 		e.s, e.word, e.l, e.tok = s, ev, l, tok
@@ -184,7 +189,7 @@ func restoreEvicted(g *barrier.Barrier) {
 		g.Recount(e.tok)
 		b.waiters.Add(1)
 		if e.s.state.CompareAndSwap(e.word, withState(e.word, slotAsleep)) {
-			evictedOut.Add(-1)
+			b.evicted.Add(-1)
 		} else {
 			b.waiters.Add(-1) // it woke meanwhile
 			g.Exit(e.tok)
@@ -197,24 +202,15 @@ func restoreEvicted(g *barrier.Barrier) {
 	}
 }
 
-// awaitEvicted waits, sleeping, until every waiter evicted by the last
-// switch to native has woken (evictedOut == 0), or until deadline or ctx
-// ends. The waiters are runnable, each with its token; they run as soon as
-// the scheduler gets to them.
-func awaitEvicted(ctx context.Context, deadline time.Time) error {
-	if fault.Active(fault.NoEvictWait) {
-		return nil
+// deferPark is how a paravirt waiter that may not sleep yet (parkDeferred)
+// waits before it retries: the first times it yields its P (an evicted
+// waiter may be queued on it), then it sleeps, 20 us and doubling up to
+// 1 ms, so that a wait behind evicted waiters that the scheduler delays
+// does not burn a CPU. n counts the deferrals so far.
+func deferPark(n int) {
+	if n < 2 {
+		runtime.Gosched()
+		return
 	}
-	sleep := 5 * time.Microsecond
-	for evictedOut.Load() != 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d waiters evicted by the last switch to native have not woken yet", evictedOut.Load())
-		}
-		time.Sleep(sleep)
-		sleep = min(2*sleep, time.Millisecond)
-	}
-	return nil
+	time.Sleep(min(20*time.Microsecond<<min(n-2, 6), time.Millisecond))
 }

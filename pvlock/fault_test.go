@@ -35,7 +35,7 @@ import (
 //	TestSwitchWaitsForParkedWaiter noevictwake     paravirt -> native   (switch_test.go)
 //	TestEvictionClearsReservation  noevictclear    paravirt -> native
 //	TestAbortRestoresEvicted       noevictrestore  paravirt -> native, given up
-//	TestEvictedWaiterKeepsItsToken noevictwait     native -> paravirt, just after
+//	TestEvictedWaiterKeepsItsToken noevictdefer    native -> paravirt, just after
 //	TestAbortKicksRestored         norestorekick   paravirt -> native, given up
 
 func waitChan(t *testing.T, what string, ch <-chan struct{}) {
@@ -349,14 +349,14 @@ func TestAbortRestoresEvicted(t *testing.T) {
 
 // TestEvictedWaiterKeepsItsToken: a switch to native evicts a parked
 // waiter and pays it a token on the lock's semaphore, which goes to
-// whoever takes it first. A switch back to paravirt right away must wait
-// until the evicted waiter has taken it: otherwise a paravirt waiter that
-// parks on the same lock in the new epoch can take the token, and the
-// evicted waiter, counted nowhere and not watched by the backstop, sleeps
-// for ever (fault noevictwait). One P, so that the evicted waiter, readied
-// by the first switch, runs only when the test goroutine blocks: after the
-// second switch without the wait, and after the thief is started, which
-// runs first.
+// whoever takes it first. After a switch back to paravirt right away, a
+// paravirt waiter of the same lock must not sleep on the semaphore until
+// the evicted waiter has taken its token: otherwise it can take the
+// token, and the evicted waiter, counted nowhere and not watched by the
+// backstop, sleeps for ever (fault noevictdefer). One P, so that the
+// evicted waiter, readied by the first switch, runs only when the test
+// goroutine blocks: after the second switch, and after the would-be thief
+// is started, which runs first.
 func TestEvictedWaiterKeepsItsToken(t *testing.T) {
 	inMode(t, Paravirt)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))

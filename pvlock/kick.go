@@ -32,7 +32,12 @@ type bucket struct {
 	// before they mark a word (1 -> 3) until they acquire. Read by the
 	// release after it clears a lockedParked word.
 	waiters atomic.Int32
-	_       [4]byte
+	// evicted counts the waiters of this bucket's locks that a switch to
+	// native evicted (evict.go) and that have not woken since: each is
+	// owed a token on its lock's semaphore, which any sleeper of that lock
+	// could take. While it is not zero no paravirt waiter of the bucket
+	// sleeps (park).
+	evicted atomic.Int32
 	// kicks packs two counters so the monitor reads both at once:
 	// high 32 bits: a sequence number of kick attempts (never decreases);
 	// low 32 bits: kicks in flight, from kickBegin until the woken waiter

@@ -97,9 +97,10 @@ func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 		}
 	}
 
-	lifo := false
+	lifo, deferrals := false, 0
 	for {
-		switch r := l.park(g, tok, lifo); r {
+		r := l.park(g, tok, lifo)
+		switch r {
 		case parkGate:
 			// Did not sleep: a switch is draining. Leave; a lock that
 			// becomes free is still taken at the gate.
@@ -117,7 +118,14 @@ func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 				b.ackKick()
 			}
 			return g.Wait(gateRetry, l.tryAcquire)
+		case parkDeferred:
+			// Let the evicted waiters run (they are runnable, with their
+			// tokens), then retry as a woken waiter would: its XCHG
+			// re-marks the word, so no release can miss this waiter.
+			deferPark(deferrals)
+			deferrals++
 		}
+		woken := r == parkWoken
 		lifo = true // a woken waiter that sleeps again keeps its place in front
 
 		for range pvWakeSpinRounds {
@@ -134,7 +142,9 @@ func (l *SpinLock) lockSlowParavirt(g *barrier.Barrier) bool {
 			mark = lockedHandoff
 		}
 		old := atomic.SwapUint32(&l.key, mark)
-		b.ackKick()
+		if woken {
+			b.ackKick()
+		}
 		if old&locked == 0 {
 			if old == reserved {
 				stats.handoffs.Add(1)
@@ -180,23 +190,32 @@ const (
 	parkGate                // did not sleep: the gate was closed
 	parkEvicted             // a switch evicted it (evict.go) while it slept; a token woke it
 	parkEvictedAwake        // a switch evicted it before its gate check; it did not sleep
+	parkDeferred            // did not sleep: evicted waiters of its bucket are owed tokens
 )
 
 // park sleeps on l.sema until a kick (or a rescue, or a switch's token)
 // hands it one; the waiter, counted in g with tok, is in the backstop's
 // registry while it sleeps. If the gate is closed once the waiter is
 // registered, it does not sleep (parkGate): a switch is draining, and its
-// scan of the registered sleepers may already have gone by. A waiter a
+// scan of the registered sleepers may already have gone by. Nor does it
+// sleep while waiters that a switch evicted from its bucket are owed
+// tokens on their locks' semaphores (parkDeferred: it could take one;
+// evict.go). A waiter a
 // switch evicted reports parkEvicted, or parkEvictedAwake if the eviction
 // came before its gate check (it then never sleeps).
 func (l *SpinLock) park(g *barrier.Barrier, tok barrier.Token, lifo bool) int {
 	barrier.Stall(barrier.StallBeforePark)
 	slot := register(l, g, tok) // ends with a locked instruction: ordered before the gate load
-	if !g.IsOpen() && !fault.Active(fault.NoParkCheck) {
-		if unregister(slot) {
+	gate := !g.IsOpen() && !fault.Active(fault.NoParkCheck)
+	if gate || bucketOf(l).evicted.Load() != 0 && !fault.Active(fault.NoEvictDefer) {
+		switch {
+		case !unregister(slot):
+			return parkEvictedAwake
+		case gate:
 			return parkGate
+		default:
+			return parkDeferred
 		}
-		return parkEvictedAwake
 	}
 	stats.parks.Add(1)
 	semacquire(&l.sema, lifo, 0)

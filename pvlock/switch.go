@@ -92,9 +92,7 @@ func SetDrainBound(d time.Duration) (time.Duration, error) {
 //
 // If the drain does not finish within its bound, or ctx ends first, Switch
 // opens the gate, writes nothing and returns an error matching ErrBusy;
-// the process keeps running in the old mode. A switch to paravirt also
-// waits, within the same bound, until the waiters the last switch to
-// native evicted have woken (normally done long before). The bound is strict: a drain
+// the process keeps running in the old mode. The bound is strict: a drain
 // seen complete only after it (the switcher ran late) gives up too. A ctx
 // that is already done when Switch is called returns its error and changes
 // nothing. Concurrent calls are serialized, and a call waiting for another
@@ -134,14 +132,6 @@ func Switch(ctx context.Context, to Mode) error {
 	from := CurrentMode()
 	if to == from {
 		return nil
-	}
-	if to == Paravirt {
-		// No paravirt sleeper may come while a waiter evicted by the last
-		// switch to native has its token still to take (evict.go).
-		if err := awaitEvicted(ctx, start.Add(time.Duration(sw.drainBound.Load()))); err != nil {
-			sw.aborts.Add(1)
-			return fmt.Errorf("%w: switch %v -> %v: %w", ErrBusy, from, to, err)
-		}
 	}
 	sw.b.Close()
 	// The commit's checks (tracer, signal masks, site bytes) run while

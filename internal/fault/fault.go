@@ -62,10 +62,10 @@ const (
 	// NoEvictClear: a switch that evicts a sleeper leaves its handoff
 	// request in the word, so a word reserved for it stays reserved.
 	NoEvictClear
-	// NoEvictWait: a switch to paravirt does not wait for the waiters
-	// evicted by the last switch to native to wake, so a new paravirt
-	// sleeper can take the token owed to one of them.
-	NoEvictWait
+	// NoEvictDefer: a paravirt waiter sleeps on its lock's semaphore even
+	// while waiters a switch to native evicted from its bucket have not
+	// woken, so it can take the token owed to one of them.
+	NoEvictDefer
 	// NoEvictRestore: a switch to native that did not commit leaves the
 	// waiters it evicted out of every count, though the mode stays
 	// paravirt and it pays them no token.
@@ -94,7 +94,7 @@ var names = [numFaults]string{
 	NoEvictCheck:   "noevictcheck",
 	NoEvictWake:    "noevictwake",
 	NoEvictClear:   "noevictclear",
-	NoEvictWait:    "noevictwait",
+	NoEvictDefer:   "noevictdefer",
 	NoEvictRestore: "noevictrestore",
 	NoRestoreKick:  "norestorekick",
 }

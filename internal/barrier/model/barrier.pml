@@ -21,8 +21,9 @@
  * meanwhile, and kicks once per evicted waiter. With -DABORT the switcher
  * may give up at any point of its drain, as the real one does at its
  * bound; without it, it may not, and the drain must finish without any
- * release (the stronger claim about the drain, below). A switch to
- * paravirt first waits until every evicted waiter has woken (evictedOut).
+ * release (the stronger claim about the drain, below). A paravirt waiter
+ * does not sleep while an evicted waiter is owed its token (evout, per
+ * bucket in pvlock): it retries as if woken.
  *
  * Bounds (NOPS ops, MAXSW switches, ITERS acquisitions per op) keep the
  * state space small enough for CI: check.sh runs the build without ABORT
@@ -51,7 +52,7 @@
  *     lock ITERS times), so an evicted waiter left asleep without a token
  *     is an invalid end state too.
  * Two ops and two switches (NOPS, MAXSW) exhibit every fault below but
- * one: a token taken by another paravirt sleeper (NOEVICTWAIT) needs a
+ * one: a token taken by another paravirt sleeper (NOEVICTDEFER) needs a
  * third op (a holder, the evicted sleeper and the thief), which this model
  * cannot afford; pvlock's TestEvictedWaiterKeepsItsToken covers it.
  * Memory is sequentially consistent here: the count's LOCK XADD, the
@@ -104,7 +105,7 @@ bit  site = PV;      /* what the lock-op sites run */
 byte reg[NOPS];      /* the sleeper registry: FREE, ASLEEP, EVICTED */
 bit  sl[NOPS];       /* in the semaphore's wait */
 bit  opsh[NOPS];     /* the shard each op counted on */
-byte evout = 0;      /* evictedOut: slots evicted and not yet freed by their owner */
+byte evout = 0;      /* bucket.evicted: slots evicted and not yet freed by their owner */
 byte holders = 0;
 
 /* CAS 0 -> 1 */
@@ -211,6 +212,17 @@ park:
 			:: else -> skip
 			fi;
 #endif
+#ifndef NOEVICTDEFER
+			if
+			:: evout > 0 ->                    /* evicted waiters are owed tokens: */
+				unregister(ev);                /* do not sleep, retry as if woken */
+				if
+				:: ev -> goto evicted
+				:: else -> goto woken
+				fi
+			:: else -> skip
+			fi;
+#endif
 			sl[_pid] = 1;
 			atomic { sema > 0 -> sema-- };    /* sleep until a token */
 			sl[_pid] = 0;
@@ -219,6 +231,7 @@ park:
 			:: ev -> goto evicted
 			:: else -> skip
 			fi;
+woken:
 			/* woken: swap in 3, or 7 if it has waited long (starving);
 			 * a free or reserved word means acquired */
 			if :: mk = 3 :: mk = 7 fi;
@@ -306,12 +319,6 @@ active proctype Switcher()
 	:: n < MAXSW ->
 		n++;
 		old = state;
-#ifndef NOEVICTWAIT
-		if
-		:: old == NATIVE -> (evout == 0)     /* to paravirt: evicted waiters have woken */
-		:: else -> skip
-		fi;
-#endif
 		gate = CLOSED;                         /* CLOSE (XCHG) */
 #if !defined(NOWAKE) && !defined(NODRAIN)
 		i = 0;
