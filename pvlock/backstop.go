@@ -59,7 +59,8 @@ const (
 //	asleep -> evicted    evictSleepers: CMPXCHG, by a switch to native
 //	evicted -> asleep    restoreEvicted: CMPXCHG, by that switch if it did
 //	                     not commit (the waiter is counted again first)
-//	evicted -> free      unregister: the owner, once its CMPXCHG failed
+//	evicted -> free      unregister: CMPXCHG, by the owner, once the first
+//	                     failed (it retries the first if a restore wins)
 //
 // The CMPXCHGs on asleep decide, once per transition, whether the owner
 // left the count itself or the switcher took it out (or put it back):
@@ -166,13 +167,26 @@ func unregister(r slotRef) bool {
 		return true
 	}
 	s.since.Store(0)
-	left := s.state.CompareAndSwap(r.word, withState(r.word, slotFree))
-	if !left {
-		// Evicted (nothing else moves this generation's word): the
-		// switcher is done with the slot, and the token it owed this
-		// waiter has been taken (or was never needed: it did not sleep).
-		bucketOf(s.lock.Load()).evicted.Add(-1)
-		s.state.Store(withState(r.word, slotFree))
+	asleep, evicted := r.word, withState(r.word, slotEvicted)
+	var left bool
+	for {
+		if s.state.CompareAndSwap(asleep, withState(r.word, slotFree)) {
+			left = true
+			break
+		}
+		// Evicted: nothing else moves this generation's word but a
+		// switch that did not commit, putting it back (evicted ->
+		// asleep). Free it with a CMPXCHG too, so that exactly one of
+		// the two wins: if the restore came first, the waiter is counted
+		// again and leaves as any sleeper does (the loop's first CMPXCHG).
+		l := s.lock.Load()
+		if s.state.CompareAndSwap(evicted, withState(r.word, slotFree)) {
+			// The switcher is done with the slot, and the token it owed
+			// this waiter has been taken (or was never needed: it did
+			// not sleep).
+			bucketOf(l).evicted.Add(-1)
+			break
+		}
 	}
 	sleepers.Add(-1)
 	return left || fault.Active(fault.NoEvictCheck)
@@ -262,6 +276,17 @@ func scan(slots []slot, seen *kickHistory, now int64) int {
 		l := s.lock.Load()
 		since := s.since.Load()
 		if since == 0 || now-since < int64(rescueAfter) {
+			continue
+		}
+		if g := s.g.Load(); g != nil && !g.IsOpen() {
+			// A switch is draining: it evicts every sleeper counted in g
+			// and then pays it a token or puts it back with a kick
+			// (evict.go). Until its scan reaches this one, the kick a
+			// release meant for it may have been taken by a sleeper the
+			// scan already evicted, which leaves without re-marking the
+			// word: a wakeup the switch owes, not a lost one. A switcher
+			// the OS deschedules mid-scan can make that wait longer than
+			// rescueAfter.
 			continue
 		}
 		bi := bucketIndex(l)

@@ -27,9 +27,9 @@
  *
  * Bounds (NOPS ops, MAXSW switches, ITERS acquisitions per op) keep the
  * state space small enough for CI: check.sh runs the build without ABORT
- * at 2/2/2 (about 8e6 states), with ABORT at 2/1/2 and 2/2/1 (6e6 and
- * 6e5), and each broken twin at the smallest bounds that exhibit it. The
- * ABORT build at 2/2/2 (1.2e8 states, 6 GB with -DCOLLAPSE, 4 minutes on
+ * at 2/2/2 (about 9e6 states), with ABORT at 2/1/2 and 2/2/1 (8e6 and
+ * 1e6), and each broken twin at the smallest bounds that exhibit it. The
+ * ABORT build at 2/2/2 (2.3e8 states, 12 GB with -DCOLLAPSE, 9 minutes on
  * one core) verified too; run it by hand after a protocol change:
  *   spin -a -DABORT barrier.pml && cc -O2 -DSAFETY -DCOLLAPSE -o pan pan.c \
  *     && ./pan -m10000000
