@@ -3,6 +3,7 @@ package pvlock
 import (
 	"errors"
 	"fmt"
+	"github.com/pvswitch/pvswitch/internal/barrier"
 	"os"
 	"os/exec"
 	"runtime"
@@ -178,6 +179,13 @@ func TestScanConditions(t *testing.T) {
 		t.Fatalf("rescued %d an evicted waiter (a switch owes it a token)", n)
 	}
 	s.state.Store(slotAsleep)
+	var g barrier.Barrier // the barrier the sleeper counted in
+	s.g.Store(&g)
+	g.Close()
+	if n := rescue(); n != 0 {
+		t.Fatalf("rescued %d while a switch drains its barrier (the switch owes it a token or a kick)", n)
+	}
+	g.Open(0)
 	if n := rescue(); n != 1 {
 		t.Fatalf("scan rescued %d, want 1 (all conditions hold)", n)
 	}
