@@ -3,7 +3,6 @@ package pvlock
 import (
 	"errors"
 	"fmt"
-	"github.com/pvswitch/pvswitch/internal/barrier"
 	"os"
 	"os/exec"
 	"runtime"
@@ -13,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pvswitch/pvswitch/internal/race"
-
+	"github.com/pvswitch/pvswitch/internal/barrier"
 	"github.com/pvswitch/pvswitch/internal/patch"
+	"github.com/pvswitch/pvswitch/internal/race"
 )
 
 var modes = []Mode{Native, Paravirt}
