@@ -727,6 +727,7 @@ func BenchmarkSwitchUnderLoad(b *testing.B) {
 			}
 			time.Sleep(20 * time.Millisecond)
 			lat := make([]time.Duration, 0, b.N)
+			byDir := map[Mode][]time.Duration{} // by the mode switched to
 			busy, first := 0, 0
 			last := time.Now()
 			b.ResetTimer()
@@ -749,7 +750,9 @@ func BenchmarkSwitchUnderLoad(b *testing.B) {
 					}
 					busy++
 				}
-				lat = append(lat, time.Since(t0))
+				d := time.Since(t0)
+				lat = append(lat, d)
+				byDir[to] = append(byDir[to], d)
 				last = time.Now()
 			}
 			b.StopTimer()
@@ -757,6 +760,10 @@ func BenchmarkSwitchUnderLoad(b *testing.B) {
 			wg.Wait()
 			b.ReportMetric(float64(quantile(lat, 0.5).Microseconds()), "median-us")
 			b.ReportMetric(float64(quantile(lat, 0.99).Microseconds()), "p99-us")
+			for m, d := range byDir {
+				b.ReportMetric(float64(quantile(d, 0.5).Microseconds()), "to-"+m.String()+"-median-us")
+				b.ReportMetric(float64(quantile(d, 0.99).Microseconds()), "to-"+m.String()+"-p99-us")
+			}
 			b.ReportMetric(float64(busy), "busy")
 			b.ReportMetric(100*float64(first)/float64(len(lat)), "first-try-%")
 			b.ReportMetric(0, "ns/op")
