@@ -42,7 +42,7 @@
 //     argument below, once more). So only the waiters that are running
 //     (spinning, marking, about to sleep) are waited for, and each of them
 //     leaves within its next few instructions.
-
+//
 // # The protocol
 //
 // A slow-path operation (the op) and the switcher meet on three words: a
