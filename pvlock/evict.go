@@ -72,12 +72,15 @@ import (
 //     closed and its slot evicted: it does not sleep at all, and the token a
 //     commit pays for it is a surplus, which makes the next paravirt sleeper
 //     of l retry at once, as any kick that found nobody asleep does;
-//   - a waiter without a slot (registry full) is neither evicted nor kept
-//     from sleeping. While untrackedAsleep is not zero a switch evicts
-//     nobody and wakes the sleepers instead, and waits for them
-//     (wakeSleepers). untrackedAsleep is raised (XADD) before the waiter's
-//     gate check and read after the gate is closed (XCHG): either the switch
-//     sees it, or the waiter sees the closed gate and does not sleep.
+//   - a waiter without a slot (registry full) cannot be evicted: the switch
+//     has no slot to win. While one sleeps (untrackedAsleep is not zero) a
+//     switch evicts nobody and wakes the registered sleepers instead, which
+//     back out at the closed gate, as before eviction existed (wakeSleepers),
+//     and its drain waits for the untracked one like any counted op, up to
+//     its bound. untrackedAsleep is raised (XADD) before the waiter's gate
+//     check and read after the gate is closed (XCHG): either the switch sees
+//     it, or the waiter sees the closed gate and does not sleep. It takes
+//     more than nSlots sleepers at once, so the simple rule is kept.
 //
 // The Promela model (internal/barrier/model) checks this, with a broken
 // twin per protection: no eviction check by the woken waiter, no token, no

@@ -770,3 +770,66 @@ func BenchmarkSwitchUnderLoad(b *testing.B) {
 		})
 	}
 }
+
+// TestSwitchUntrackedSleeper: a paravirt waiter that found the sleeper
+// registry full sleeps without a slot. A switch to native cannot evict it
+// (it has no slot to win), and while it sleeps the switch evicts nobody:
+// it wakes the registered sleepers instead (here one on another lock,
+// which backs out at the closed gate), and its drain waits for the
+// untracked one like any counted op, giving up at its bound while the lock
+// stays held. After the releases both waiters get their locks, and the
+// counts are back at zero.
+func TestSwitchUntrackedSleeper(t *testing.T) {
+	inMode(t, Paravirt)
+	defer SetDrainBound(mustSetBound(t, 50*time.Millisecond))
+	var tracked SpinLock
+	tracked.Lock()
+	trackedGot := make(chan struct{})
+	go func() { tracked.Lock(); tracked.Unlock(); close(trackedGot) }()
+	waitFor(t, "a waiter to sleep with a slot", func() bool { return word(&tracked) == lockedParked && sleepers.Load() == 1 })
+	// Fill the registry: every free slot is marked as being filled, which
+	// register skips and scans and the eviction ignore.
+	var filled []*slot
+	for i := range registry {
+		s := &registry[i]
+		if w := s.state.Load(); slotState(w) == slotFree && s.state.CompareAndSwap(w, withState(w, slotFilling)) {
+			filled = append(filled, s)
+		}
+	}
+	defer func() {
+		for _, s := range filled {
+			s.state.Store(withState(s.state.Load(), slotFree))
+		}
+	}()
+	var l SpinLock
+	l.Lock()
+	before := ReadStats()
+	got := make(chan struct{})
+	go func() { l.Lock(); l.Unlock(); close(got) }()
+	waitFor(t, "the waiter to sleep without a slot", func() bool {
+		return word(&l) == lockedParked && untrackedAsleep.Load() == 1
+	})
+	err := Switch(context.Background(), Native)
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("Switch with an untracked sleeper on a held lock: %v, want ErrBusy", err)
+	}
+	if d := ReadStats().Sub(before); d.SwitchEvictions != 0 || d.SwitchWakes < 1 || d.Untracked != 1 {
+		t.Fatalf("evictions %d, switch wakes %d, untracked sleeps %d: want 0, >= 1 and 1", d.SwitchEvictions, d.SwitchWakes, d.Untracked)
+	}
+	tracked.Unlock()
+	l.Unlock()
+	select {
+	case <-trackedGot:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the registered waiter never got its lock")
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the untracked waiter never got the lock")
+	}
+	if n, a := untrackedAsleep.Load(), sw.b.Active(); n != 0 || a != 0 {
+		t.Fatalf("untracked asleep %d, barrier count %d after it left", n, a)
+	}
+	noRescues(t, before)
+}
